@@ -1,0 +1,3 @@
+from sora_cli.cli.app import main
+
+main()

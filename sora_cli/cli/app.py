@@ -1,0 +1,46 @@
+"""The `sora` command: one module per command group, composed here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sora_cli import __version__
+from sora_cli.cli import config, library, models
+from sora_cli.cli.batch import batch
+from sora_cli.cli.generate import generate
+
+app = typer.Typer(
+    name="sora",
+    help="Words, photos and clips into short videos, on local diffusers pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals can hold tokens
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sora-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version.")] = False,
+) -> None:
+    """Words, photos and clips into short videos, on local diffusers pipelines."""
+
+
+app.command()(generate)
+app.command()(batch)
+app.add_typer(models.app, name="models")
+app.add_typer(library.app, name="library")
+app.add_typer(library.app, name="videos", hidden=True)
+app.add_typer(config.app, name="config")
+
+
+def main() -> None:
+    app()

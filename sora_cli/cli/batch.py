@@ -1,0 +1,103 @@
+"""`sora batch`: many prompts, one warm model, a manifest, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sora_cli.cli.options import (
+    DeviceOpt,
+    FpsOpt,
+    GuidanceOpt,
+    ModelOpt,
+    NegativeOpt,
+    SecondsOpt,
+    SeedOpt,
+    SizeOpt,
+    StepsOpt,
+    open_studio,
+    render_video,
+)
+from sora_cli.cli.output import DebugOpt, EventsOpt, JsonOpt, Output, QuietOpt, run
+from sora_cli.errors import ExitCode, UsageError
+
+
+def batch(
+    file: Annotated[Path, typer.Argument(help="Prompts: .jsonl (one object per line), .csv, or .txt.")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-d", help="Where videos and manifest.jsonl go.")],
+    resume: Annotated[bool, typer.Option(help="Skip jobs already completed in the manifest.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Check every line, generate nothing.")] = False,
+    model: ModelOpt = None,
+    seconds: SecondsOpt = None,
+    fps: FpsOpt = None,
+    size: SizeOpt = None,
+    seed: SeedOpt = None,
+    steps: StepsOpt = None,
+    guidance: GuidanceOpt = None,
+    negative_prompt: NegativeOpt = None,
+    offload: Annotated[str | None, typer.Option(help="auto|none|model|group|sequential.")] = None,
+    device: DeviceOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    events: EventsOpt = False,
+) -> None:
+    """Generate a video for every line of a JSONL, CSV or text file."""
+    out = Output(json=json_, quiet=quiet, debug=debug, events=events)
+
+    def body() -> None:
+        from sora_cli.batch import read_lines, run_batch
+
+        given = dict(model=model, seconds=seconds, fps=fps, size=size, seed=seed, steps=steps,
+                     guidance=guidance, negative_prompt=negative_prompt, offload=offload, device=device)
+        lines = read_lines(file, {k: v for k, v in given.items() if v is not None})
+        if not lines:
+            raise UsageError(f"batch file {file} has no prompts")
+        studio = open_studio(out)
+        try:
+            if dry_run:
+                _dry_run(out, studio, lines, out_dir)
+                return
+            with out.progress() as report:
+                result = run_batch(studio, lines, out_dir, resume=resume, report=report,
+                                   on_video=lambda v: render_video(out, v))
+        finally:
+            studio.close()
+        for number, error in result.failed:
+            out.error(f"{file}:{number}: {error}")
+        out.notice(f"{result.completed} made, {result.skipped} already done, {len(result.failed)} failed; "
+                   f"manifest: {out_dir / 'manifest.jsonl'}")
+        if result.failed:
+            raise typer.Exit(int(ExitCode.ERROR))
+
+    run(out, body)
+
+
+def _dry_run(out: Output, studio, lines, out_dir: Path) -> None:
+    from sora_cli.errors import SoraError
+
+    bad = 0
+    for line in lines:
+        error = line.error
+        if error is None:
+            try:
+                request = line.request
+                name = request.output.name if request.output else "check.mp4"
+                job = studio.prepare(request.with_(output=out_dir / name) if out_dir.is_dir() else
+                                     request.with_(output=None))
+            except SoraError as exc:
+                error = str(exc)
+        if error:
+            bad += 1
+            out.error(f"line {line.number}: {error}")
+            if out.json:
+                out.emit_json({"line": line.number, "ok": False, "error": error})
+        elif out.json:
+            out.emit_json({"line": line.number, "ok": True, **job.plan.parameters()})
+        else:
+            p = job.plan
+            out.data(f"line {line.number}: ok · {p.model_ref} {p.size} {p.num_frames} frames @ {p.fps} fps")
+    if bad:
+        raise UsageError(f"{bad} of {len(lines)} lines are invalid")

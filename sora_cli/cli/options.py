@@ -1,0 +1,41 @@
+"""Generation options shared by `generate` and `batch` (diffusers' names where they exist)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sora_cli.cli.output import Output
+
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Built-in name, alias, folder or hub id.")]
+SecondsOpt = Annotated[float | None, typer.Option(help="Length in seconds (rounded to the family's frame rule).")]
+FpsOpt = Annotated[int | None, typer.Option(help="Frames per second.")]
+SizeOpt = Annotated[str | None, typer.Option(help="WIDTHxHEIGHT, for example 832x480.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed (random when absent; always recorded).")]
+StepsOpt = Annotated[int | None, typer.Option(help="Denoising steps.")]
+GuidanceOpt = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
+NegativeOpt = Annotated[str | None, typer.Option("--negative-prompt", help="What to steer away from.")]
+OffloadOpt = Annotated[str, typer.Option(help="auto|none|model|group|sequential: CPU offload for small GPUs.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Output .mp4 path.")]
+
+
+def open_studio(out: Output):
+    """The core object for one command; plugin failures are warnings, not crashes."""
+    from sora_cli.produce import Studio
+
+    studio = Studio()
+    for warning in studio.registry.warnings:
+        out.warn(warning)
+    return studio
+
+
+def render_video(out: Output, video, notices: tuple[str, ...] | list[str] = ()) -> None:
+    if out.json:
+        out.emit_json(video.to_dict())
+        return
+    out.data(video.path)
+    out.notice(f"{video.id} · seed {video.seed} · {video.num_frames} frames {video.size} @ {video.fps} fps "
+               f"({video.seconds} s) · {video.timings.get('total', 0):.1f} s")

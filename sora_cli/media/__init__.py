@@ -1,0 +1,1 @@
+"""Encoding, probing and atomic writes of media files (ffmpeg from imageio-ffmpeg)."""

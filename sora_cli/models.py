@@ -1,0 +1,210 @@
+"""Naming a model: a built-in name, an alias from the config, a local folder, or a hub id.
+
+Resolution reads only `model_index.json`, so a request is validated against its family before any
+weights load. The family comes from the pipeline's `_class_name`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sora_cli.config import Config
+from sora_cli.errors import ModelError, UsageError
+from sora_cli.families import BuiltinModel, Defaults, Family
+from sora_cli.plugins import Registry
+
+DEFAULT_MODEL = "tiny"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_MARKER = ".sora-built.json"
+_FULL_HASH_LIMIT = 8 << 20  # files above this are fingerprinted by size, head and tail
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    ref: str  # what the user named
+    source: str  # builtin | path | hub
+    location: str  # the folder or hub id given to from_pretrained
+    class_name: str
+    family: Family
+    defaults: Defaults
+    alias: str | None = None
+    builtin: BuiltinModel | None = None
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.family.tasks_for(self.class_name)
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.builtin is not None
+
+
+def resolve_model(ref: str | None, config: Config, registry: Registry) -> ModelInfo:
+    ref = ref or config.get("default_model") or DEFAULT_MODEL
+    alias = None
+    target = ref
+    if ref in config.models and ref not in registry.builtin_models:
+        alias, target = ref, config.models[ref]
+    if target in registry.builtin_models:
+        builtin = registry.builtin_models[target]
+        folder = ensure_builtin(builtin, config.paths.models_cache)
+        return _info(ref, "builtin", str(folder), _read_index(folder), registry, alias, builtin)
+    folder = Path(target).expanduser()
+    if folder.exists() or target.startswith((".", "/", "~")) or target.count("/") > 1:
+        if not folder.is_dir():
+            raise ModelError(f"model folder {folder} does not exist" if not folder.exists()
+                             else f"model path {folder} is a file, not a pipeline folder")
+        return _info(ref, "path", str(folder.resolve()), _read_index(folder), registry, alias)
+    if _HUB_ID.match(target):
+        return _info(ref, "hub", target, _fetch_hub_index(target), registry, alias)
+    known = sorted(set(registry.builtin_models) | set(config.models))
+    raise ModelError(f"no model named {ref!r}: not a folder, an alias ({', '.join(known)}) or a hub id (owner/name)")
+
+
+def _info(ref: str, source: str, location: str, index: dict, registry: Registry,
+          alias: str | None, builtin: BuiltinModel | None = None) -> ModelInfo:
+    class_name = index.get("_class_name")
+    if not isinstance(class_name, str):
+        raise ModelError(f"model {ref!r}: model_index.json has no _class_name")
+    family = registry.family_for_class(class_name)
+    defaults = builtin.defaults if builtin and builtin.defaults else family.defaults
+    return ModelInfo(ref, source, location, class_name, family, defaults, alias, builtin)
+
+
+def _read_index(folder: Path) -> dict:
+    index_file = folder / "model_index.json"
+    if not index_file.is_file():
+        raise ModelError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"model folder {folder} is damaged: model_index.json is not valid JSON ({exc})") from None
+    if not isinstance(index, dict):
+        raise ModelError(f"model folder {folder} is damaged: model_index.json is not an object")
+    missing = [
+        name for name, value in index.items()
+        if not name.startswith("_") and isinstance(value, list) and value[0] and not (folder / name).is_dir()
+    ]
+    if missing:
+        raise ModelError(f"model folder {folder} is damaged: missing component folder(s) {', '.join(missing)}")
+    return index
+
+
+def _fetch_hub_index(hub_id: str) -> dict:
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(hub_id, "model_index.json")
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"cannot get {hub_id} from the Hugging Face hub ({type(exc).__name__}: {reason[:160]}); "
+            f"on a machine with network run `hf download {hub_id} --local-dir DIR`, "
+            f"then `sora models add NAME DIR`"
+        ) from None
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# -- built-in models ---------------------------------------------------------------------------
+
+def builtin_folder(model: BuiltinModel, cache: Path) -> Path:
+    return cache / f"{model.name}-v{model.version}"
+
+
+def ensure_builtin(model: BuiltinModel, cache: Path) -> Path:
+    """Build the model once into the cache; rebuild it if any file is missing or changed."""
+    folder = builtin_folder(model, cache)
+    if _marker_ok(folder):
+        return folder
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache))
+    try:
+        model.build(staging)
+        hashes = {rel: _sha256(staging / rel) for rel in _files(staging)}
+        (staging / _MARKER).write_text(json.dumps(hashes, sort_keys=True, indent=1))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not _marker_ok(folder):  # another process did not win the race either
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _marker_ok(folder: Path) -> bool:
+    try:
+        recorded = json.loads((folder / _MARKER).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    present = set(_files(folder))
+    return present == set(recorded) and all(_sha256(folder / rel) == h for rel, h in recorded.items())
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != _MARKER
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_fingerprint(folder: Path) -> str:
+    """sha256 over every file's path and bytes; files over 8 MiB contribute size, head and tail.
+
+    Multi-GB checkpoints would take tens of seconds to hash whole; head and tail include the
+    safetensors header (names, shapes, offsets), which changes with any re-save.
+    """
+    digest = hashlib.sha256()
+    for rel in _files(folder):
+        path = folder / rel
+        size = path.stat().st_size
+        digest.update(f"{rel}\0{size}\0".encode())
+        with open(path, "rb") as fh:
+            if size <= _FULL_HASH_LIMIT:
+                digest.update(fh.read())
+            else:
+                digest.update(fh.read(1 << 20))
+                fh.seek(-(1 << 20), 2)
+                digest.update(fh.read())
+    return "sha256:" + digest.hexdigest()
+
+
+def local_folder(info: ModelInfo) -> Path | None:
+    """The folder on disk for a model, when there is one (a hub id may already be cached)."""
+    if info.source != "hub":
+        return Path(info.location)
+    with contextlib.suppress(Exception):
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(info.location, local_files_only=True))
+    return None
+
+
+def add_alias(config: Config, name: str, target: str, registry: Registry) -> ModelInfo:
+    if name in registry.builtin_models:
+        raise UsageError(f"{name!r} is a built-in model name; pick another alias")
+    if not re.match(r"^[\w.-]+$", name):
+        raise UsageError(f"alias {name!r} may use letters, digits, '.', '_' and '-' only")
+    folder = Path(target).expanduser()
+    stored = str(folder.resolve()) if folder.exists() else target
+    info = resolve_model(stored, config, registry)  # validates before saving
+    config.models[name] = stored
+    config.save()
+    return info

@@ -1,0 +1,162 @@
+"""The one path every video takes: check → plan → generate → encode → record.
+
+(Moderation, consent, watermarks and C2PA signing join this path in their own issues, here and
+nowhere else.) Knows nothing of Typer, Rich or HTTP: progress goes to a Reporter callback.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sora_cli.config import Config
+from sora_cli.engines import Engine, ProgressEvent, Reporter, no_report
+from sora_cli.errors import ModelError, OutputError, SoraError, UsageError
+from sora_cli.library import Library
+from sora_cli.media.atomic import check_output_dir
+from sora_cli.models import ModelInfo, resolve_model
+from sora_cli.plugins import Registry, load_registry
+from sora_cli.requests import GenerateRequest, Plan, Video, new_video_id
+
+EngineFactory = Callable[[ModelInfo, str | None, str, Reporter], Engine]
+
+
+def local_engine(info: ModelInfo, device: str | None, offload: str, report: Reporter) -> Engine:
+    from sora_cli.engines.local import DiffusersEngine
+
+    return DiffusersEngine(info, device=device, offload=offload, report=report)
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "video"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A request resolved against its model and given a place on disk; nothing loaded yet."""
+
+    plan: Plan
+    model: ModelInfo
+    output: Path
+
+
+class Studio:
+    """Holds the config, the plugin registry, the library and one warm engine."""
+
+    def __init__(self, config: Config | None = None, registry: Registry | None = None,
+                 engine_factory: EngineFactory = local_engine):
+        self.config = config or Config.load()
+        self.registry = registry or load_registry()
+        self.engine_factory = engine_factory
+        self._library: Library | None = None
+        self._engine: Engine | None = None
+        self._engine_key: tuple | None = None
+
+    @property
+    def library(self) -> Library:
+        if self._library is None:
+            self._library = Library(self.config.paths.library_db)
+        return self._library
+
+    def prepare(self, request: GenerateRequest, task: str = "t2v") -> Job:
+        """Everything that can fail before a model loads fails here."""
+        request.check()
+        model = resolve_model(request.model, self.config, self.registry)
+        if task not in model.tasks:
+            raise ModelError(f"{model.ref} ({model.class_name}) cannot do {task}; it does "
+                             f"{', '.join(model.tasks) or 'nothing we support'}")
+        plan = model.family.plan(request, model_ref=model.ref, model_id=model.location,
+                                 class_name=model.class_name, defaults=model.defaults)
+        return Job(plan=plan, model=model, output=self._output_path(request, plan))
+
+    def _output_path(self, request: GenerateRequest, plan: Plan) -> Path:
+        if request.output is not None:
+            output = Path(request.output).expanduser()
+            if output.is_dir():
+                raise OutputError(f"{output} is a folder; give a file name such as {output / 'clip.mp4'}")
+            if output.suffix.lower() != ".mp4":
+                raise UsageError(f"output {output} must end in .mp4")
+        else:
+            folder = Path(self.config.get("output_dir") or ".").expanduser()
+            output = folder / f"{slugify(request.prompt)}-{plan.seed}.mp4"
+        check_output_dir(output.parent)
+        return output
+
+    def engine(self, model: ModelInfo, device: str | None, offload: str, report: Reporter) -> Engine:
+        """One warm engine; a different model (or device, or offload) replaces it."""
+        key = (model.location, device, offload)
+        if self._engine_key != key:
+            self.close()
+            self._engine = self.engine_factory(model, device, offload, report)
+            self._engine_key = key
+        assert self._engine is not None
+        return self._engine
+
+    def generate(self, request: GenerateRequest, report: Reporter = no_report) -> Video:
+        return self.run(self.prepare(request), report)
+
+    def run(self, job: Job, report: Reporter = no_report) -> Video:
+        """Make the video of a prepared job; the library row follows it to completed/failed/cancelled."""
+        started = time.perf_counter()
+        plan = job.plan
+        request = plan.request
+        video = Video(
+            id=new_video_id(), prompt=request.prompt, model=plan.model_ref, status="in_progress",
+            seconds=f"{plan.seconds:g}", size=plan.size, seed=plan.seed, negative_prompt=request.negative_prompt,
+            num_frames=plan.num_frames, fps=plan.fps, parameters=plan.parameters(),
+        )
+        self.library.save(video)
+        try:
+            t0 = time.perf_counter()
+            engine = self.engine(job.model, request.device, request.offload, report)
+            t1 = time.perf_counter()
+            clip = engine.generate(plan, report)
+            t2 = time.perf_counter()
+            report(ProgressEvent("encode"))
+            self._write(video, clip, job.output)
+            t3 = time.perf_counter()
+        except KeyboardInterrupt:
+            self._finish(video, "cancelled", {"code": "cancelled", "message": "interrupted"})
+            raise
+        except SoraError as exc:
+            self._finish(video, "failed", {"code": type(exc).__name__, "message": str(exc)})
+            raise
+        except Exception as exc:
+            self._finish(video, "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
+            raise
+        video.model_hash = engine.model_hash
+        video.parameters = {**video.parameters, **clip.info, "notices": list(plan.notices + engine.notices)}
+        video.timings = {
+            "load": round(t1 - t0, 3), "generate": round(t2 - t1, 3), "encode": round(t3 - t2, 3),
+            "total": round(t3 - started, 3),
+        }
+        self._finish(video, "completed")
+        report(ProgressEvent("done"))
+        return video
+
+    def _write(self, video: Video, clip, output: Path) -> None:
+        from sora_cli.media.encode import sha256_file, write_mp4, write_thumbnail
+
+        write_mp4(clip.frames, clip.fps, output)
+        thumb = self.config.paths.thumbnails_dir / f"{video.id}.jpg"
+        write_thumbnail(clip.frames[0], thumb)
+        video.path = str(output.resolve())
+        video.thumbnail_path = str(thumb)
+        video.sha256 = sha256_file(output)
+
+    def _finish(self, video: Video, status: str, error: dict | None = None) -> None:
+        video.status = status
+        video.error = error
+        video.progress = 100 if status == "completed" else video.progress
+        video.completed_at = int(time.time())
+        self.library.save(video)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+        self._engine_key = None
