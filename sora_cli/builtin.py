@@ -98,7 +98,7 @@ TINY = BuiltinModel(
     family="wan",
     description="random-weight Wan 2.1 architecture (2 layers, ~0.3 MB): abstract noise, for tests and demos",
     build=_build_tiny_wan,
-    version="1",
+    version="2",
     defaults=Defaults(size="256x256", seconds=2, fps=16, steps=4, guidance=5.0),
 )
 

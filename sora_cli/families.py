@@ -5,6 +5,7 @@ Pure data and arithmetic: no torch here, so validation runs before anything heav
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ class Family:
 
     def valid_frames(self, requested: int) -> int:
         """The valid frame count nearest to `requested` (ties go up); at least one step of motion."""
-        k = max(1, round((requested - 1) / self.frame_step + 1e-9))
+        k = max(1, math.floor((requested - 1) / self.frame_step + 0.5))
         return self.frame_step * k + 1
 
     def check_size(self, width: int, height: int) -> None:

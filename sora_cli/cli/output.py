@@ -109,5 +109,6 @@ def run(out: Output, body: Callable[[], Any]) -> None:
         if out.debug:
             traceback.print_exc(file=out.stderr)
         first = (str(exc).strip().splitlines() or [""])[0]
-        out.error(f"unexpected {type(exc).__name__}: {first}" + ("" if out.debug else " (run with --debug for details)"))
+        hint = "" if out.debug else " (run with --debug for details)"
+        out.error(f"unexpected {type(exc).__name__}: {first}{hint}")
         raise typer.Exit(int(ExitCode.ERROR)) from None

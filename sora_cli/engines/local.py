@@ -21,7 +21,6 @@ from sora_cli.models import ModelInfo, local_folder, model_fingerprint
 from sora_cli.requests import Plan
 
 
-
 class DiffusersEngine(Engine):
     def __init__(self, info: ModelInfo, device: str | None = None, offload: str = "auto",
                  report: Reporter = no_report):
@@ -48,7 +47,7 @@ class DiffusersEngine(Engine):
         dtype = load_dtype(self.device, self.info.family.vae_fp32)
         try:
             pipe = DiffusionPipeline.from_pretrained(self.info.location, dtype=dtype)
-        except (OSError, ValueError, KeyError, RuntimeError, EnvironmentError) as exc:
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load model {self.info.ref} from {self.info.location}: {first[:300]}") from None
         pipe.set_progress_bar_config(disable=True)

@@ -17,7 +17,7 @@ def byte_level_tokenizer(model_max_length: int = 512) -> Any:
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
-    for symbol in pre_tokenizers.ByteLevel.alphabet():
+    for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):  # a set: sort for a stable vocabulary
         vocab[symbol] = len(vocab)
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
