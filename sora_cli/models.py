@@ -11,9 +11,11 @@ import hashlib
 import json
 import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from sora_cli.config import Config
 from sora_cli.errors import ModelError, UsageError
@@ -98,17 +100,27 @@ def _read_index(folder: Path) -> dict:
 
 
 def _fetch_hub_index(hub_id: str) -> dict:
-    try:
-        from huggingface_hub import hf_hub_download
+    """model_index.json from the local HF cache, else from the hub; fail fast and quietly with no network."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()  # its retry chatter is not ours to print
+    with contextlib.suppress(Exception):
+        return json.loads(Path(hf_hub_download(hub_id, "model_index.json", local_files_only=True)).read_text())
+    advice = (f"on a machine with network run `hf download {hub_id} --local-dir DIR`, "
+              f"then `sora models add NAME DIR`")
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    if constants.HF_HUB_OFFLINE:
+        raise ModelError(f"cannot get {hub_id}: it is not in the local cache and HF_HUB_OFFLINE is set; {advice}")
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        raise ModelError(f"cannot get {hub_id}: {host} is unreachable (no network?); {advice}") from None
+    try:
         path = hf_hub_download(hub_id, "model_index.json")
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"cannot get {hub_id} from the Hugging Face hub ({type(exc).__name__}: {reason[:160]}); "
-            f"on a machine with network run `hf download {hub_id} --local-dir DIR`, "
-            f"then `sora models add NAME DIR`"
-        ) from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"cannot get {hub_id} from {host} ({type(exc).__name__}: {reason[:160]}); {advice}") from None
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import torch
 from conftest import FAST, json_lines
@@ -82,3 +86,24 @@ def test_builtins_come_through_the_entry_point_and_a_broken_plugin_is_a_warning(
     registry = load_registry(eps)
     assert registry.plugins == ["builtin"] and "wan" in registry.families
     assert len(registry.warnings) == 2 and all("failed to load" in w for w in registry.warnings)
+
+
+def test_a_hub_id_loads_from_the_local_hugging_face_cache(tmp_path, home):
+    """The hub-id path offline: a snapshot laid out as huggingface_hub keeps it, loaded by id.
+
+    A subprocess, because huggingface_hub reads HF_HUB_CACHE and HF_HUB_OFFLINE once, at import.
+    """
+    cache = tmp_path / "hf"
+    repo = cache / "models--acme--tiny-wan"
+    _diffusers_saved_wan(repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    out = tmp_path / "hub.mp4"
+    env = {**os.environ, "SORA_HOME": str(home), "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    sora_exe = Path(sys.executable).parent / "sora"
+    result = subprocess.run([str(sora_exe), "generate", "a lantern", "--model", "acme/tiny-wan", "-o", str(out),
+                             "--json", *FAST], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    video = json.loads(result.stdout)
+    assert video["model"] == "acme/tiny-wan" and video["model_hash"].startswith("sha256:")
+    assert probe(out).frames == 9
