@@ -100,6 +100,7 @@ TINY = BuiltinModel(
     build=_build_tiny_wan,
     version="2",
     defaults=Defaults(size="256x256", seconds=2, fps=16, steps=4, guidance=5.0),
+    pipeline="WanPipeline",
 )
 
 

@@ -129,3 +129,4 @@ class BuiltinModel:
     build: Callable[[Path], None]  # writes a diffusers pipeline folder (save_pretrained) into the path
     version: str  # bump when the builder changes, so caches rebuild
     defaults: Defaults | None = None
+    pipeline: str | None = None  # the pipeline class it builds, so listing needs no build

@@ -70,6 +70,15 @@ def resolve_model(ref: str | None, config: Config, registry: Registry) -> ModelI
     raise ModelError(f"no model named {ref!r}: not a folder, an alias ({', '.join(known)}) or a hub id (owner/name)")
 
 
+def peek_model(ref: str, config: Config, registry: Registry) -> ModelInfo:
+    """Like resolve_model, but a built-in model that says its pipeline class is not built."""
+    builtin = registry.builtin_models.get(ref)
+    if builtin is None or builtin.pipeline is None:
+        return resolve_model(ref, config, registry)
+    folder = builtin_folder(builtin, config.paths.models_cache)
+    return _info(ref, "builtin", str(folder), {"_class_name": builtin.pipeline}, registry, None, builtin)
+
+
 def _info(ref: str, source: str, location: str, index: dict, registry: Registry,
           alias: str | None, builtin: BuiltinModel | None = None) -> ModelInfo:
     class_name = index.get("_class_name")

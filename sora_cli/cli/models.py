@@ -28,7 +28,7 @@ def list_(json_: JsonOpt = False, debug: DebugOpt = False) -> None:
     def body() -> None:
         from sora_cli.config import Config
         from sora_cli.errors import SoraError
-        from sora_cli.models import resolve_model
+        from sora_cli.models import peek_model
         from sora_cli.plugins import load_registry
 
         config, registry = Config.load(), load_registry()
@@ -36,7 +36,7 @@ def list_(json_: JsonOpt = False, debug: DebugOpt = False) -> None:
             out.warn(warning)
         for name in [*registry.builtin_models, *sorted(config.models)]:
             try:
-                row = _describe(resolve_model(name, config, registry))
+                row = _describe(peek_model(name, config, registry))
             except SoraError as exc:
                 row = {"name": name, "source": "alias", "location": config.models.get(name), "error": str(exc)}
             if out.json:
@@ -44,7 +44,7 @@ def list_(json_: JsonOpt = False, debug: DebugOpt = False) -> None:
             elif "error" in row:
                 out.data(f"{row['name']:<16} unavailable: {row['error']}")
             else:
-                out.data(f"{row['name']:<16} {row['family']:<10} {','.join(row['tasks']):<22} {row['location']}")
+                out.data(f"{row['name']:<16} {row['family']:<12} {','.join(row['tasks']):<22} {row['location']}")
 
     run(out, body)
 

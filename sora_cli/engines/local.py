@@ -55,9 +55,10 @@ class DiffusersEngine(Engine):
         return pipe
 
     def pipeline_for(self, task: str) -> Any:
-        if task in self.info.tasks and type(self.pipe).__name__ == self.info.class_name:
+        """The loaded pipeline serves text-to-video itself; sibling tasks (from_pipe) come with their commands."""
+        if task == "t2v" and task in self.info.tasks:
             return self.pipe
-        raise ModelError(f"{self.info.ref} ({self.info.class_name}) cannot do {task}")
+        raise ModelError(f"{self.info.ref} ({self.info.class_name}) cannot do {task} in this version")
 
     def generate(self, plan: Plan, report: Reporter = no_report) -> Clip:
         import torch
