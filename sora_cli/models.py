@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from sora_cli.config import Config
 from sora_cli.errors import ModelError, UsageError
 from sora_cli.families import BuiltinModel, Defaults, Family
+from sora_cli.media.encode import sha256_file
 from sora_cli.plugins import Registry
 
 DEFAULT_MODEL = "tiny"
@@ -148,7 +149,7 @@ def ensure_builtin(model: BuiltinModel, cache: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=cache))
     try:
         model.build(staging)
-        hashes = {rel: _sha256(staging / rel) for rel in _files(staging)}
+        hashes = {rel: sha256_file(staging / rel) for rel in _files(staging)}
         (staging / _MARKER).write_text(json.dumps(hashes, sort_keys=True, indent=1))
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -169,7 +170,7 @@ def _marker_ok(folder: Path) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     present = set(_files(folder))
-    return present == set(recorded) and all(_sha256(folder / rel) == h for rel, h in recorded.items())
+    return present == set(recorded) and all(sha256_file(folder / rel) == h for rel, h in recorded.items())
 
 
 def _files(folder: Path) -> list[str]:
@@ -177,13 +178,6 @@ def _files(folder: Path) -> list[str]:
         str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != _MARKER
     )
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def model_fingerprint(folder: Path) -> str:
