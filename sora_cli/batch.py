@@ -26,6 +26,8 @@ MANIFEST = "manifest.jsonl"
 # fields a batch line may set; `output` is a file name inside --out-dir
 LINE_FIELDS = {f.name for f in fields(GenerateRequest)}
 _NUMERIC = {"seconds": float, "fps": int, "seed": int, "steps": int, "guidance": float}
+_BOOLEAN = ("visible_mark", "include_prompt")
+_TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 @dataclass
@@ -105,6 +107,11 @@ def _to_request(row: dict[str, Any] | str, defaults: dict[str, Any]) -> Generate
                 values[key] = kind(values[key])
             except ValueError:
                 raise UsageError(f"{key} must be a number, got {values[key]!r}") from None
+    for key in _BOOLEAN:
+        if isinstance(values.get(key), str):
+            if values[key].strip().lower() not in _TRUTH:
+                raise UsageError(f"{key} must be true or false, got {values[key]!r}")
+            values[key] = _TRUTH[values[key].strip().lower()]
     if "output" in values and values["output"] is not None:
         values["output"] = Path(str(values["output"]))
     if not isinstance(values.get("prompt"), str):

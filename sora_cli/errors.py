@@ -10,6 +10,8 @@
     ├── PolicyRefusal          exit 5  moderation or consent said no
     ├── ProvenanceInvalid      exit 6
     └── PluginError            exit 7
+verify-provenance exits with the code of its worst file: 6 altered, 9 unreadable, 8 no manifest,
+10 untrusted (only with --require-trusted), 0 intact.
 Ctrl-C is exit 130 (INTERRUPTED); unexpected exceptions are exit 1 and show a traceback only with --debug.
 """
 
@@ -27,6 +29,9 @@ class ExitCode(IntEnum):
     POLICY = 5
     PROVENANCE_INVALID = 6
     PLUGIN = 7
+    NO_PROVENANCE = 8  # verify-provenance: no manifest (a watermark may still be found)
+    UNREADABLE = 9  # verify-provenance: not a readable video file
+    UNTRUSTED = 10  # verify-provenance --require-trusted: intact, but the signer is not trusted
     INTERRUPTED = 130
 
 

@@ -44,7 +44,13 @@ def _m001_videos(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX videos_created ON videos(created_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_videos]
+def _m002_provenance(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE videos ADD COLUMN watermark_id TEXT")
+    db.execute("ALTER TABLE videos ADD COLUMN manifest_label TEXT")
+    db.execute("CREATE INDEX videos_watermark ON videos(watermark_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_videos, _m002_provenance]
 
 _JSON_COLUMNS = ("parameters", "timings", "error")
 
@@ -82,7 +88,8 @@ class Library:
             "fps": video.fps, "parameters": json.dumps(video.parameters),
             "parent_id": video.remixed_from_video_id, "path": video.path, "thumbnail_path": video.thumbnail_path,
             "sha256": video.sha256, "error": json.dumps(video.error) if video.error else None,
-            "timings": json.dumps(video.timings),
+            "timings": json.dumps(video.timings), "watermark_id": video.watermark_id,
+            "manifest_label": video.manifest_label,
         }
         columns = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
@@ -125,6 +132,12 @@ class Library:
         with closing(self._connect()) as db:
             rows = db.execute(query, args).fetchall()
         return (_to_video(r) for r in rows)
+
+    def by_watermark(self, watermark_id: str) -> Video | None:
+        """The video whose invisible mark carries this id (the soft-binding lookup)."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT * FROM videos WHERE watermark_id = ?", (watermark_id,)).fetchone()
+        return _to_video(row) if row else None
 
     def delete(self, video_id: str) -> Video:
         video = self.get(video_id)

@@ -1,7 +1,7 @@
-"""The one path every video takes: check → plan → generate → encode → record.
+"""The one path every video takes: check → plan → generate → mark → encode → sign → record.
 
-(Moderation, consent, watermarks and C2PA signing join this path in their own issues, here and
-nowhere else.) Knows nothing of Typer, Rich or HTTP: progress goes to a Reporter callback.
+Moderation and consent join this path in their own issues, here and nowhere else.
+Knows nothing of Typer, Rich or HTTP: progress goes to a Reporter callback.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sora_cli.config import Config
-from sora_cli.engines import Engine, ProgressEvent, Reporter, no_report
+from sora_cli.engines import Clip, Engine, ProgressEvent, Reporter, no_report
 from sora_cli.errors import ModelError, OutputError, SoraError, UsageError
 from sora_cli.library import Library
 from sora_cli.media.atomic import check_output_dir
@@ -55,6 +55,7 @@ class Studio:
         self._library: Library | None = None
         self._engine: Engine | None = None
         self._engine_key: tuple | None = None
+        self._identity = None
 
     @property
     def library(self) -> Library:
@@ -117,7 +118,7 @@ class Studio:
             clip = engine.generate(plan, report)
             t2 = time.perf_counter()
             report(ProgressEvent("encode"))
-            self._write(video, clip, job.output)
+            provenance, write_timings = self._write(video, clip, job, engine.model_hash)
             t3 = time.perf_counter()
         except KeyboardInterrupt:
             self._finish(video, "cancelled", {"code": "cancelled", "message": "interrupted"})
@@ -129,24 +130,68 @@ class Studio:
             self._finish(video, "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
             raise
         video.model_hash = engine.model_hash
-        video.parameters = {**video.parameters, **clip.info, "notices": list(plan.notices + engine.notices)}
+        video.parameters = {**video.parameters, **clip.info, **provenance,
+                            "notices": list(plan.notices + engine.notices)}
         video.timings = {
-            "load": round(t1 - t0, 3), "generate": round(t2 - t1, 3), "encode": round(t3 - t2, 3),
+            "load": round(t1 - t0, 3), "generate": round(t2 - t1, 3), **write_timings,
             "total": round(t3 - started, 3),
         }
         self._finish(video, "completed")
         report(ProgressEvent("done"))
         return video
 
-    def _write(self, video: Video, clip, output: Path) -> None:
-        from sora_cli.media.encode import sha256_file, write_mp4, write_thumbnail
+    @property
+    def identity(self):
+        """The signing identity: a local CA and ES256 leaf on first use (keys in the OS keyring)."""
+        if self._identity is None:
+            from sora_cli.provenance import load_or_create
 
-        write_mp4(clip.frames, clip.fps, output)
+            self._identity = load_or_create(self.config.paths)
+        return self._identity
+
+    def handle(self) -> str:
+        import getpass
+
+        return str(self.config.get("handle") or getpass.getuser())
+
+    def _write(self, video: Video, clip: Clip, job: Job, model_hash: str | None) -> tuple[dict, dict]:
+        """Mark (invisible, then visible), encode, sign: the file appears under its name only when signed."""
+        from sora_cli.marks.invisible import ALGORITHM, embed, new_content_id
+        from sora_cli.media.atomic import scratch_path
+        from sora_cli.media.encode import encode_mp4, jpeg_bytes, sha256_file, write_bytes
+        from sora_cli.provenance import ProvenanceClaim, sign_mp4
+
+        plan, request, output = job.plan, job.plan.request, job.output
+        t0 = time.perf_counter()
+        content_id = new_content_id()
+        frames = embed(clip.frames, content_id)
+        if request.visible_mark:
+            from sora_cli.marks.visible import apply_visible
+
+            frames = apply_visible(frames, self.handle(), clip.fps)
+        thumbnail = jpeg_bytes(frames[0])
+        claim = ProvenanceClaim(
+            title=output.name, model_id=plan.model_ref, model_hash=model_hash, seed=plan.seed, steps=plan.steps,
+            size=plan.size, num_frames=plan.num_frames, fps=plan.fps,
+            prompt_sha256=ProvenanceClaim.hash_prompt(request.prompt),
+            prompt=request.prompt if request.include_prompt else None,
+            watermark_id=content_id, watermark_alg=ALGORITHM, visible_mark=request.visible_mark,
+        )
+        t1 = time.perf_counter()
+        with scratch_path(output, ".mp4") as unsigned:
+            encode_mp4(frames, clip.fps, unsigned)
+            t2 = time.perf_counter()
+            signed = sign_mp4(unsigned, output, claim, self.identity, thumbnail_jpeg=thumbnail)
+        t3 = time.perf_counter()
         thumb = self.config.paths.thumbnails_dir / f"{video.id}.jpg"
-        write_thumbnail(clip.frames[0], thumb)
+        write_bytes(thumbnail, thumb)
         video.path = str(output.resolve())
         video.thumbnail_path = str(thumb)
         video.sha256 = sha256_file(output)
+        video.watermark_id = f"{content_id:016x}"
+        video.manifest_label = signed["manifest_label"]
+        info = {"visible_mark": request.visible_mark, "signer": self.identity.subject, "watermark": ALGORITHM}
+        return info, {"mark": round(t1 - t0, 3), "encode": round(t2 - t1, 3), "sign": round(t3 - t2, 3)}
 
     def _finish(self, video: Video, status: str, error: dict | None = None) -> None:
         video.status = status

@@ -57,6 +57,8 @@ class GenerateRequest:
     offload: str = "auto"
     device: str | None = None
     output: Path | None = None
+    visible_mark: bool = True  # the invisible mark and the C2PA manifest cannot be turned off
+    include_prompt: bool = False  # put the prompt itself in the manifest (its sha256 always goes)
 
     def check(self) -> None:
         """Checks that need no model: the family's own rules come later, still before loading."""
@@ -154,6 +156,8 @@ class Video:
     thumbnail_path: str | None = None
     sha256: str | None = None
     model_hash: str | None = None
+    watermark_id: str | None = None  # 16 hex digits: the invisible mark's payload and C2PA soft binding
+    manifest_label: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 

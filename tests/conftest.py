@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+
+# Test keys never reach a developer's real OS keyring: the encrypted 0600 file fallback is used.
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 from pathlib import Path
 
 import pytest

@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from sora_cli import __version__
-from sora_cli.cli import config, library, models
+from sora_cli.cli import config, keys, library, models
 from sora_cli.cli.batch import batch
 from sora_cli.cli.generate import generate
+from sora_cli.cli.verify import verify_provenance
 
 app = typer.Typer(
     name="sora",
@@ -39,6 +40,8 @@ app.command()(batch)
 app.add_typer(models.app, name="models")
 app.add_typer(library.app, name="library")
 app.add_typer(library.app, name="videos", hidden=True)
+app.command("verify-provenance")(verify_provenance)
+app.add_typer(keys.app, name="keys")
 app.add_typer(config.app, name="config")
 
 

@@ -11,6 +11,7 @@ from sora_cli.cli.options import (
     DeviceOpt,
     FpsOpt,
     GuidanceOpt,
+    IncludePromptOpt,
     ModelOpt,
     NegativeOpt,
     SecondsOpt,
@@ -39,6 +40,9 @@ def batch(
     negative_prompt: NegativeOpt = None,
     offload: Annotated[str | None, typer.Option(help="auto|none|model|group|sequential.")] = None,
     device: DeviceOpt = None,
+    visible_mark: Annotated[bool | None, typer.Option(
+        "--visible-mark/--no-visible-mark", help="Default for lines that do not say.")] = None,
+    c2pa_include_prompt: IncludePromptOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -51,7 +55,8 @@ def batch(
         from sora_cli.batch import read_lines, run_batch
 
         given = dict(model=model, seconds=seconds, fps=fps, size=size, seed=seed, steps=steps,
-                     guidance=guidance, negative_prompt=negative_prompt, offload=offload, device=device)
+                     guidance=guidance, negative_prompt=negative_prompt, offload=offload, device=device,
+                     visible_mark=visible_mark, include_prompt=c2pa_include_prompt or None)
         lines = read_lines(file, {k: v for k, v in given.items() if v is not None})
         if not lines:
             raise UsageError(f"batch file {file} has no prompts")

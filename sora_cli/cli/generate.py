@@ -12,6 +12,7 @@ from sora_cli.cli.options import (
     DeviceOpt,
     FpsOpt,
     GuidanceOpt,
+    IncludePromptOpt,
     ModelOpt,
     NegativeOpt,
     OffloadOpt,
@@ -20,6 +21,7 @@ from sora_cli.cli.options import (
     SeedOpt,
     SizeOpt,
     StepsOpt,
+    VisibleMarkOpt,
     open_studio,
     render_video,
 )
@@ -57,6 +59,8 @@ def generate(
     negative_prompt: NegativeOpt = None,
     offload: OffloadOpt = "auto",
     device: DeviceOpt = None,
+    visible_mark: VisibleMarkOpt = True,
+    c2pa_include_prompt: IncludePromptOpt = False,
     prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from a file.")] = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -72,7 +76,7 @@ def generate(
         request = GenerateRequest(
             prompt=read_prompt(prompt, prompt_file), model=model, seconds=seconds, fps=fps, size=size,
             seed=seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt, offload=offload,
-            device=device, output=output,
+            device=device, output=output, visible_mark=visible_mark, include_prompt=c2pa_include_prompt,
         )
         studio = open_studio(out)
         try:

@@ -19,6 +19,10 @@ GuidanceOpt = Annotated[float | None, typer.Option(help="Classifier-free guidanc
 NegativeOpt = Annotated[str | None, typer.Option("--negative-prompt", help="What to steer away from.")]
 OffloadOpt = Annotated[str, typer.Option(help="auto|none|model|group|sequential: CPU offload for small GPUs.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
+VisibleMarkOpt = Annotated[bool, typer.Option(
+    "--visible-mark/--no-visible-mark", help="The moving visible mark with your handle (recorded in the manifest).")]
+IncludePromptOpt = Annotated[bool, typer.Option(
+    "--c2pa-include-prompt", help="Put the prompt itself in the C2PA manifest (its sha256 is always there).")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Output .mp4 path.")]
 
 

@@ -50,3 +50,18 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
         tmp.write_text(text, encoding="utf-8")
         if mode is not None:
             os.chmod(tmp, mode)
+
+
+@contextlib.contextmanager
+def scratch_path(beside: Path, suffix: str) -> Iterator[Path]:
+    """A temp file in `beside`'s folder for an intermediate step; always removed."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{Path(beside).stem}.", suffix=f".tmp{suffix}", dir=Path(beside).parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {Path(beside).parent}: {exc.strerror}") from None
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)

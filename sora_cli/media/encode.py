@@ -25,33 +25,39 @@ def to_uint8(frames: Any) -> Any:
     return array
 
 
-def write_mp4(frames: Any, fps: int, final: Path) -> None:
-    """Encode `frames` (uint8 [F, H, W, 3]) to `final` atomically."""
+def encode_mp4(frames: Any, fps: int, path: Path) -> None:
+    """Encode `frames` (uint8 [F, H, W, 3]) to `path` (a temp name: the caller renames or signs it)."""
     import imageio_ffmpeg
     import numpy as np
 
     count, height, width, _ = frames.shape
-    with atomic_path(final) as tmp:
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp), (width, height), fps=fps, codec="libx264", pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p", quality=None, macro_block_size=1, ffmpeg_log_level="error",
-            output_params=["-crf", str(CRF), "-preset", "medium", "-movflags", "+faststart",
-                           "-f", "mp4"],
-        )
-        writer.send(None)
-        try:
-            for index in range(count):
-                writer.send(np.ascontiguousarray(frames[index]))
-        finally:
-            writer.close()
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (width, height), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+        pix_fmt_out="yuv420p", quality=None, macro_block_size=1, ffmpeg_log_level="error",
+        output_params=["-crf", str(CRF), "-preset", "medium", "-movflags", "+faststart", "-f", "mp4"],
+    )
+    writer.send(None)
+    try:
+        for index in range(count):
+            writer.send(np.ascontiguousarray(frames[index]))
+    finally:
+        writer.close()
 
 
-def write_thumbnail(frame: Any, final: Path) -> None:
+def jpeg_bytes(frame: Any, quality: int = 88) -> bytes:
+    import io
+
     from PIL import Image
 
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def write_bytes(data: bytes, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(final) as tmp:
-        Image.fromarray(frame).save(tmp, format="JPEG", quality=88)
+        tmp.write_bytes(data)
 
 
 def sha256_file(path: Path) -> str:
