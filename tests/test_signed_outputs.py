@@ -120,3 +120,35 @@ def test_keys_show_and_the_private_keys_stay_encrypted_and_private(sora, tmp_pat
         assert b"BEGIN ENCRYPTED PRIVATE KEY" in path.read_bytes()
     pem = sora("keys", "export-ca").stdout
     assert pem.startswith("-----BEGIN CERTIFICATE-----") and "PRIVATE" not in pem
+
+
+def test_folders_recursive_jobs_and_an_anchor_bundle(sora, tmp_path, monkeypatch, home):
+    nested = tmp_path / "clips" / "day1"
+    nested.mkdir(parents=True)
+    mine = tmp_path / "clips" / "mine.mp4"
+    _generate(sora, mine, "--no-visible-mark")
+    monkeypatch.setenv("SORA_HOME", str(tmp_path / "someone-else"))
+    theirs = nested / "theirs.mp4"
+    _generate(sora, theirs, "--no-visible-mark")
+    their_ca = sora("keys", "export-ca").stdout
+    monkeypatch.setenv("SORA_HOME", str(home))
+    top_only = _verify(sora, tmp_path / "clips")[1]
+    assert [Path(c["path"]).name for c in top_only] == ["mine.mp4"]
+    serial = _verify(sora, "-r", tmp_path / "clips")[1]
+    parallel = _verify(sora, "-r", "--jobs", "2", tmp_path / "clips")[1]
+    assert [c["path"] for c in serial] == [c["path"] for c in parallel] == [str(theirs), str(mine)]
+    assert [c["status"] for c in parallel] == ["intact_untrusted", "trusted"]
+    # a bundle of several roots (as the C2PA trust list is): an unrelated CA first, then theirs
+    from sora_cli.provenance.keys import make_ca
+
+    unrelated, _ = make_ca("unrelated root")
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    bundle = tmp_path / "anchors.pem"
+    bundle.write_bytes(unrelated.public_bytes(Encoding.PEM) + their_ca.encode() + b"\n")
+    code, checks = _verify(sora, "-r", "--require-trusted", "--trust-anchors", bundle, tmp_path / "clips")
+    assert code == ExitCode.OK and {c["status"] for c in checks} == {"trusted"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = sora("verify-provenance", empty)
+    assert result.exit_code == ExitCode.USAGE and "no video files" in result.stderr
