@@ -91,10 +91,10 @@ def apply_visible(frames: np.ndarray, handle: str, fps: int) -> np.ndarray:
     patch = render_patch(handle, height, width)
     # A frame smaller than the patch shows its top-left part: the mark is cut, never skipped.
     ph, pw = min(patch.shape[0], height), min(patch.shape[1], width)
-    # 8.8 fixed point: region * keep + premultiplied <= 255 * 256 always fits uint16, and integer
-    # arithmetic is about twice as fast as float32 here.
-    premultiplied = np.round(patch[:ph, :pw, :3] * 256).astype(np.uint16)
-    keep = np.round((1.0 - patch[:ph, :pw, 3:]) * 256).astype(np.uint16)
+    # 8.8 fixed point, about twice as fast as float32 here. Both factors are floored, so
+    # region * keep + premultiplied + 128 <= 255 * 256 + 128 always fits uint16.
+    premultiplied = np.floor(patch[:ph, :pw, :3] * 256).astype(np.uint16)
+    keep = np.floor((1.0 - patch[:ph, :pw, 3:]) * 256).astype(np.uint16)
     for index in range(count):
         top, left = position(index, fps, height - ph, width - pw)
         region = out[index, top:top + ph, left:left + pw]

@@ -63,7 +63,8 @@ def find_watermark(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         return {"present": False, "id": None, "confidence": 0.0, "false_positive_rate": None, "error": str(exc)}
     found = detect(frames)
-    return {"present": found.present, "id": f"{found.content_id:016x}" if found.present else None,
+    readable = found.present and found.content_id is not None  # a mark can be present with its id unreadable
+    return {"present": found.present, "id": f"{found.content_id:016x}" if readable else None,
             "confidence": round(found.confidence, 4), "false_positive_rate": found.false_positive_rate}
 
 
@@ -77,7 +78,7 @@ def check_files(paths: list[Path], *, anchors_pem: bytes | None, library: Any | 
             mark = original = None
             if watermark and verdict.status == "no_manifest":
                 mark = find_watermark(path)
-                if mark["present"] and library is not None:
+                if mark["id"] and library is not None:
                     original = _original(library, mark["id"], verifier)
             checks.append(Check(str(path), verdict, mark, original))
     finally:
