@@ -22,6 +22,7 @@ demo: install
 	$(BIN)/sora generate "a red fox running through fresh snow" -o demo/fox.mp4
 	$(BIN)/sora library show @last
 	$(BIN)/python -m sora_cli.media.probe demo/fox.mp4
+	$(BIN)/sora verify-provenance demo/fox.mp4
 
 test: install
 	$(BIN)/python -m pytest -q
