@@ -10,15 +10,13 @@ Run: .venv/bin/python bench/batch.py
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _common import SORA, bench_env, build_tiny, timed
+
 TARGET_SPEEDUP = 3.0
-SORA = Path(sys.executable).parent / "sora"
 OPTIONS = ["--model", "tiny", "--size", "256x256", "--seconds", "1", "--steps", "4", "--quiet"]
 PROMPTS = [
     "a red fox running through fresh snow",
@@ -32,34 +30,6 @@ PROMPTS = [
 ]
 
 
-def bench_env(root: Path) -> dict[str, str]:
-    """A temp SORA_HOME; bytecode is cached under `root` (as an installed sora has it), never in the repo."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return {**env, "SORA_HOME": str(root / "home"), "PYTHONPYCACHEPREFIX": str(root / "pycache")}
-
-
-def build_tiny(env: dict[str, str]) -> Path:
-    code = (
-        "from sora_cli.builtin import TINY; from sora_cli.config import Paths; "
-        "from sora_cli.models import ensure_builtin; "
-        "print(ensure_builtin(TINY, Paths.from_env().models_cache))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall, CPU user+sys) seconds of one run of `cmd`; exits if it fails."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")
-    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sora-bench-") as tmp:
         root = Path(tmp)
@@ -68,7 +38,7 @@ def main() -> int:
         prompts = root / "prompts.txt"
         prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
         # warm-up: page cache and .pyc files, so neither side pays for them
-        run([str(SORA), "generate", "warm up", *OPTIONS, "-o", str(root / "warm.mp4")], env)
+        timed([str(SORA), "generate", "warm up", *OPTIONS, "-o", str(root / "warm.mp4")], env)
         load = os.getloadavg()[0]
 
         # half the separate calls before the batch and half after, so a drift in machine load hits both
@@ -77,10 +47,10 @@ def main() -> int:
         calls = []
         for number, prompt in enumerate(PROMPTS, start=1):
             if number == len(PROMPTS) // 2 + 1:
-                batch_s, batch_cpu = run([str(SORA), "batch", str(prompts), "--out-dir", str(batch_dir),
+                batch_s, batch_cpu = timed([str(SORA), "batch", str(prompts), "--out-dir", str(batch_dir),
                                           *OPTIONS], env)
             out = single_dir / f"{number:04d}.mp4"
-            calls.append(run([str(SORA), "generate", prompt, *OPTIONS, "-o", str(out)], env))
+            calls.append(timed([str(SORA), "generate", prompt, *OPTIONS, "-o", str(out)], env))
             load = max(load, os.getloadavg()[0])
         single_s, single_cpu = sum(c[0] for c in calls), sum(c[1] for c in calls)
         made_batch = len(list(batch_dir.glob("*.mp4")))

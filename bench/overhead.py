@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _common import SORA, bench_env, build_tiny, timed
+
 TARGET_RATIO = 1.15
-SORA = Path(sys.executable).parent / "sora"
 PROMPT = "a red fox running through fresh snow"
 PLAIN = """\
 import sys
@@ -35,34 +33,6 @@ frames = pipe(prompt, height=256, width=256, num_frames=17, num_inference_steps=
               generator=torch.Generator().manual_seed(1), output_type="np").frames[0]
 export_to_video(frames, out, fps=16)
 """
-
-
-def bench_env(root: Path) -> dict[str, str]:
-    """A temp SORA_HOME; bytecode is cached under `root` (as an installed sora has it), never in the repo."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return {**env, "SORA_HOME": str(root / "home"), "PYTHONPYCACHEPREFIX": str(root / "pycache")}
-
-
-def build_tiny(env: dict[str, str]) -> Path:
-    code = (
-        "from sora_cli.builtin import TINY; from sora_cli.config import Paths; "
-        "from sora_cli.models import ensure_builtin; "
-        "print(ensure_builtin(TINY, Paths.from_env().models_cache))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall, CPU user+sys) seconds of one run of `cmd`."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")
-    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:

@@ -9,39 +9,16 @@ Run: .venv/bin/python bench/startup.py [--runs N]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _common import SORA, bench_env, build_tiny, timed
 
 TARGET_S = 0.35
 HEAVY = ("torch", "diffusers", "httpx", "c2pa")
-SORA = Path(sys.executable).parent / "sora"
-
-
-def bench_env(root: Path) -> dict[str, str]:
-    """A temp SORA_HOME; bytecode is cached under `root` (as an installed sora has it), never in the repo."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return {**env, "SORA_HOME": str(root / "home"), "PYTHONPYCACHEPREFIX": str(root / "pycache")}
-
-
-def build_tiny(env: dict[str, str]) -> Path:
-    code = (
-        "from sora_cli.builtin import TINY; from sora_cli.config import Paths; "
-        "from sora_cli.models import ensure_builtin; "
-        "print(ensure_builtin(TINY, Paths.from_env().models_cache))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - started
 
 
 def heavy_imports(env: dict[str, str]) -> list[str]:
@@ -62,7 +39,7 @@ def main() -> int:
         build_tiny(env)
         cmd = [str(SORA), "--help"]
         timed(cmd, env)  # warm-up: page cache, .pyc files
-        times = [timed(cmd, env) for _ in range(args.runs)]
+        times = [timed(cmd, env)[0] for _ in range(args.runs)]
         loaded = heavy_imports(env)
 
     median = statistics.median(times)
