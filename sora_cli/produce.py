@@ -6,6 +6,7 @@ Knows nothing of Typer, Rich or HTTP: progress goes to a Reporter callback.
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from collections.abc import Callable
@@ -91,7 +92,9 @@ class Studio:
         """One warm engine; a different model (or device, or offload) replaces it."""
         key = (model.location, device, offload)
         if self._engine_key != key:
-            self.close()
+            if self._engine is not None:
+                self.close()
+                gc.collect()  # free the old weights before the next model loads
             self._engine = self.engine_factory(model, device, offload, report)
             self._engine_key = key
         assert self._engine is not None

@@ -110,5 +110,4 @@ class DiffusersEngine(Engine):
         apply_offload(self.pipe, mode, self.device)
 
     def close(self) -> None:
-        self.pipe = None
-        gc.collect()
+        self.pipe = None  # the Studio collects when it swaps models; at exit a collection is wasted time
