@@ -36,7 +36,7 @@ def open_studio(out: Output):
     return studio
 
 
-def render_video(out: Output, video, notices: tuple[str, ...] | list[str] = ()) -> None:
+def render_video(out: Output, video) -> None:
     if out.json:
         out.emit_json(video.to_dict())
         return
