@@ -55,6 +55,11 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_videos, _m002_pr
 _JSON_COLUMNS = ("parameters", "timings", "error")
 
 
+def watermark_key(content_id: int) -> str:
+    """How a 64-bit watermark id is stored and shown: 16 hex digits."""
+    return f"{content_id:016x}"
+
+
 class Library:
     def __init__(self, path: Path):
         self.path = path
@@ -133,10 +138,10 @@ class Library:
             rows = db.execute(query, args).fetchall()
         return (_to_video(r) for r in rows)
 
-    def by_watermark(self, watermark_id: str) -> Video | None:
+    def by_watermark(self, content_id: int) -> Video | None:
         """The video whose invisible mark carries this id (the soft-binding lookup)."""
         with closing(self._connect()) as db:
-            row = db.execute("SELECT * FROM videos WHERE watermark_id = ?", (watermark_id,)).fetchone()
+            row = db.execute("SELECT * FROM videos WHERE watermark_id = ?", (watermark_key(content_id),)).fetchone()
         return _to_video(row) if row else None
 
     def delete(self, video_id: str) -> Video:

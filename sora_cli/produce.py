@@ -16,7 +16,7 @@ from pathlib import Path
 from sora_cli.config import Config
 from sora_cli.engines import Clip, Engine, ProgressEvent, Reporter, no_report
 from sora_cli.errors import ModelError, OutputError, SoraError, UsageError
-from sora_cli.library import Library
+from sora_cli.library import Library, watermark_key
 from sora_cli.media.atomic import check_output_dir
 from sora_cli.models import ModelInfo, resolve_model
 from sora_cli.plugins import Registry, load_registry
@@ -191,7 +191,7 @@ class Studio:
         video.path = str(output.resolve())
         video.thumbnail_path = str(thumb)
         video.sha256 = sha256_file(output)
-        video.watermark_id = f"{content_id:016x}"
+        video.watermark_id = watermark_key(content_id)
         video.manifest_label = signed["manifest_label"]
         info = {"visible_mark": request.visible_mark, "signer": self.identity.subject, "watermark": ALGORITHM}
         return info, {"mark": round(t1 - t0, 3), "encode": round(t2 - t1, 3), "sign": round(t3 - t2, 3)}

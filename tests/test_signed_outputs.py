@@ -41,7 +41,7 @@ def test_a_generated_clip_is_signed_marked_and_verifies(sora, tmp_path):
     assert generation["seed"] == video["seed"] and generation["visible_mark"] is True
     assert "prompt" not in generation and len(generation["prompt_sha256"]) == 64
     assert verdict["soft_binding"]["watermark_id"] == int(video["watermark_id"], 16)
-    assert Library(Paths.from_env().library_db).by_watermark(video["watermark_id"]).id == video["id"]
+    assert Library(Paths.from_env().library_db).by_watermark(int(video["watermark_id"], 16)).id == video["id"]
 
 
 def test_prompt_and_visible_mark_choices_are_recorded(sora, tmp_path):

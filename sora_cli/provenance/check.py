@@ -55,6 +55,7 @@ def exit_code(checks: list[Check], require_trusted: bool) -> ExitCode:
 
 
 def find_watermark(path: Path) -> dict[str, Any]:
+    from sora_cli.library import watermark_key
     from sora_cli.marks.invisible import detect
     from sora_cli.media.decode import read_frames
 
@@ -64,7 +65,7 @@ def find_watermark(path: Path) -> dict[str, Any]:
         return {"present": False, "id": None, "confidence": 0.0, "false_positive_rate": None, "error": str(exc)}
     found = detect(frames)
     readable = found.present and found.content_id is not None  # a mark can be present with its id unreadable
-    return {"present": found.present, "id": f"{found.content_id:016x}" if readable else None,
+    return {"present": found.present, "id": watermark_key(found.content_id) if readable else None,
             "confidence": round(found.confidence, 4), "false_positive_rate": found.false_positive_rate}
 
 
@@ -79,15 +80,15 @@ def check_files(paths: list[Path], *, anchors_pem: bytes | None, library: Any | 
             if watermark and verdict.status == "no_manifest":
                 mark = find_watermark(path)
                 if mark["id"] and library is not None:
-                    original = _original(library, mark["id"], verifier)
+                    original = _original(library, int(mark["id"], 16), verifier)
             checks.append(Check(str(path), verdict, mark, original))
     finally:
         verifier.close()
     return checks
 
 
-def _original(library: Any, watermark_id: str, verifier: Verifier) -> dict[str, Any] | None:
-    video = library.by_watermark(watermark_id)
+def _original(library: Any, content_id: int, verifier: Verifier) -> dict[str, Any] | None:
+    video = library.by_watermark(content_id)
     if video is None:
         return None
     found = {"id": video.id, "path": video.path, "created_at": video.created_at, "sha256": video.sha256,
