@@ -3,6 +3,7 @@
     SoraError                  exit 1  (ERROR)
     ├── UsageError             exit 2  bad option values, bad batch lines, bad prompts
     │   └── ValidationError        a request that breaks a model family's rules
+    ├── InputError             exit 9  an input photo or clip that cannot be read (empty, corrupt, no video)
     ├── ModelError             exit 1  missing / damaged / unsupported model folders, hub unreachable
     ├── OutputError            exit 1  an output folder that is missing or not writable
     ├── ServerUnreachable      exit 3
@@ -30,7 +31,7 @@ class ExitCode(IntEnum):
     PROVENANCE_INVALID = 6
     PLUGIN = 7
     NO_PROVENANCE = 8  # verify-provenance: no manifest (a watermark may still be found)
-    UNREADABLE = 9  # verify-provenance: not a readable video file
+    UNREADABLE = 9  # an input (photo, clip, file to verify) that cannot be read
     UNTRUSTED = 10  # verify-provenance --require-trusted: intact, but the signer is not trusted
     INTERRUPTED = 130
 
@@ -47,6 +48,12 @@ class UsageError(SoraError):
 
 class ValidationError(UsageError):
     pass
+
+
+class InputError(SoraError):
+    """An input photo or video that is empty, corrupt, not media, or has no video stream."""
+
+    exit_code = ExitCode.UNREADABLE
 
 
 class ModelError(SoraError):
