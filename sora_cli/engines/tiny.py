@@ -10,6 +10,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# The other tiny families live beside this module (they import the helpers below lazily, so no cycle).
+from sora_cli.engines.tiny_audio import build_tiny_stable_audio
+from sora_cli.engines.tiny_ltx2 import build_tiny_ltx2
+from sora_cli.engines.tiny_wan import (
+    build_tiny_wan22_i2v,
+    build_tiny_wan_flf2v,
+    build_tiny_wan_i2v,
+    build_tiny_wan_vace,
+)
+
+__all__ = [
+    "build_tiny_ltx2", "build_tiny_stable_audio", "build_tiny_wan", "build_tiny_wan22_i2v", "build_tiny_wan_flf2v",
+    "build_tiny_wan_i2v", "build_tiny_wan_vace", "byte_level_tokenizer", "tiny_umt5", "tiny_wan_vae",
+]
+
 
 def byte_level_tokenizer(model_max_length: int = 512) -> Any:
     """A T5-style fast tokenizer over the 256 byte symbols: pad id 0, `</s>` appended to every text."""
