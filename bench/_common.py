@@ -19,12 +19,12 @@ def bench_env(root: Path) -> dict[str, str]:
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 
 
-def build_tiny(env: dict[str, str]) -> Path:
-    """Build the built-in tiny model outside any timing; returns its folder."""
+def build_tiny(env: dict[str, str], name: str = "tiny") -> Path:
+    """Build a built-in tiny model outside any timing; returns its folder."""
     code = (
-        "from sora_cli.builtin import TINY; from sora_cli.config import Paths; "
+        "from sora_cli.plugins import load_registry; from sora_cli.config import Paths; "
         "from sora_cli.models import ensure_builtin; "
-        "print(ensure_builtin(TINY, Paths.from_env().models_cache))"
+        f"print(ensure_builtin(load_registry().builtin_models[{name!r}], Paths.from_env().models_cache))"
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return Path(done.stdout.strip().splitlines()[-1])

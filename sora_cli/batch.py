@@ -20,13 +20,14 @@ from typing import Any
 from sora_cli.engines import ProgressEvent, Reporter, no_report
 from sora_cli.errors import SoraError, UsageError
 from sora_cli.produce import Studio, slugify
-from sora_cli.requests import GenerateRequest, params_key
+from sora_cli.requests import REQUEST_TYPES, GenerateRequest, params_key
 
 MANIFEST = "manifest.jsonl"
-# fields a batch line may set; `output` is a file name inside --out-dir
-LINE_FIELDS = {f.name for f in fields(GenerateRequest)}
-_NUMERIC = {"seconds": float, "fps": int, "seed": int, "steps": int, "guidance": float}
-_BOOLEAN = ("visible_mark", "include_prompt")
+# fields a batch line may set; `output` is a file name inside --out-dir; `task` is a command name
+LINE_FIELDS = {f.name for cls in REQUEST_TYPES.values() for f in fields(cls)} | {"task"}
+_NUMERIC = {"seconds": float, "fps": int, "seed": int, "steps": int, "guidance": float, "strength": float}
+_BOOLEAN = ("visible_mark", "include_prompt", "audio")
+_PATHS = ("image", "last_image")
 _TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -58,12 +59,14 @@ def read_lines(path: Path, defaults: dict[str, Any]) -> list[BatchLine]:
     for number, row in raw:
         line = BatchLine(number)
         try:
-            request = _to_request(row, defaults)
+            request = _to_request(row, defaults, path.parent)
             request.check()
         except (SoraError, ValueError, TypeError) as exc:
             line.error = str(exc)
         else:
             requested = {k: v for k, v in vars(request).items() if v is not None}
+            if request.command != "generate":  # generate lines keep the keys of manifests made before tasks
+                requested["task"] = request.command
             base = params_key(requested)
             seen[base] = seen.get(base, 0) + 1
             line.request, line.key = request, params_key({"params": base, "occurrence": seen[base]})
@@ -92,7 +95,8 @@ def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             yield number, {"prompt": stripped}
 
 
-def _to_request(row: dict[str, Any] | str, defaults: dict[str, Any]) -> GenerateRequest:
+def _to_request(row: dict[str, Any] | str, defaults: dict[str, Any], folder: Path) -> GenerateRequest:
+    """A line's request; the command comes from `task`, else from the inputs it names (image, video)."""
     if isinstance(row, str):
         raise UsageError(row)
     if not isinstance(row, dict):
@@ -101,6 +105,22 @@ def _to_request(row: dict[str, Any] | str, defaults: dict[str, Any]) -> Generate
     if unknown:
         raise UsageError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(LINE_FIELDS))}")
     values = {**defaults, **row}
+    task = values.pop("task", None) or ("animate-image" if "image" in values else
+                                         "remix" if "video" in values else "generate")
+    if task not in REQUEST_TYPES:
+        raise UsageError(f"task must be one of {', '.join(REQUEST_TYPES)}, got {task!r}")
+    cls = REQUEST_TYPES[task]
+    allowed = {f.name for f in fields(cls)}
+    values = {k: v for k, v in values.items() if k in allowed or k in row}  # defaults of other commands
+    wrong = sorted(set(values) - allowed)
+    if wrong:
+        raise UsageError(f"{', '.join(wrong)} cannot be used with {task}")
+    # inputs named relative to the batch file are found beside it, wherever the batch runs from
+    for key in _PATHS:
+        if isinstance(values.get(key), str):
+            values[key] = folder / Path(values[key]).expanduser()
+    if isinstance(values.get("video"), str) and ("/" in values["video"] or Path(values["video"]).suffix):
+        values["video"] = str(folder / Path(values["video"]).expanduser())
     for key, kind in _NUMERIC.items():
         if isinstance(values.get(key), str):
             try:
@@ -115,8 +135,10 @@ def _to_request(row: dict[str, Any] | str, defaults: dict[str, Any]) -> Generate
     if "output" in values and values["output"] is not None:
         values["output"] = Path(str(values["output"]))
     if not isinstance(values.get("prompt"), str):
-        raise UsageError("the line has no prompt")
-    return GenerateRequest(**values)
+        if not cls.prompt_optional:
+            raise UsageError("the line has no prompt")
+        values["prompt"] = ""
+    return cls(**values)
 
 
 def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
@@ -168,9 +190,11 @@ def run_batch(studio: Studio, lines: list[BatchLine], out_dir: Path, *, resume: 
             report(ProgressEvent("skip", message=f"line {line.number}: already done"))
             continue
         request = line.request
-        name = request.output.name if request.output else f"{line.number:04d}-{slugify(request.prompt)}.mp4"
+        stem = slugify(request.prompt or request.command)
+        name = request.output.name if request.output else f"{line.number:04d}-{stem}.mp4"
         request = request.with_(output=out_dir / name)
-        entry: dict[str, Any] = {"key": line.key, "line": line.number, "request": _jsonable(line.request)}
+        entry: dict[str, Any] = {"key": line.key, "line": line.number, "task": request.command,
+                                 "request": _jsonable(line.request)}
         started = time.time()
         try:
             job = studio.prepare(request)

@@ -19,6 +19,7 @@ APP_NAME = "sora-cli"
 # Keys `sora config set` accepts, with the type their value is parsed as.
 KNOWN_KEYS: dict[str, type] = {
     "default_model": str,
+    "soundtrack_model": str,
     "output_dir": str,
     "device": str,
     "offload": str,

@@ -14,7 +14,16 @@ from typing import Any
 from sora_cli.errors import ValidationError
 from sora_cli.requests import GenerateRequest, Plan, parse_size, random_seed
 
-TASKS = ("t2v", "i2v", "v2v", "reference", "audio")
+#: what a model can be asked to do, and how a person would say it
+TASKS = {
+    "t2v": "text to video (generate)",
+    "i2v": "photo to video (animate-image)",
+    "v2v": "video to video (remix)",
+    "extend": "continue a clip (extend)",
+    "reference": "reference images (cameo)",
+    "audio": "sound made with the video",
+    "soundtrack": "a soundtrack from a prompt (--soundtrack)",
+}
 
 
 @dataclass(frozen=True)
@@ -30,19 +39,30 @@ class Defaults:
 class Family:
     name: str
     label: str
-    # model_index.json `_class_name` -> the tasks a checkpoint of that class can serve
-    pipelines: Mapping[str, tuple[str, ...]]
-    # task -> the pipeline class that serves it, built from a loaded one with `from_pipe`
-    task_pipelines: Mapping[str, str]
+    # model_index.json `_class_name` -> {task: the pipeline class that serves it}. A class other than the
+    # loaded one is built from it with `from_pipe`, sharing the weights.
+    pipelines: Mapping[str, Mapping[str, str]]
     frame_step: int  # valid frame counts are frame_step * k + 1
     size_multiple: int
     defaults: Defaults
     vae_fp32: bool = False  # keep the VAE in float32 on GPU (bf16 decodes badly for some families)
     fps_argument: str | None = None  # e.g. LTX takes `frame_rate=`
     extra_call_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    last_image_pipelines: tuple[str, ...] = ()  # pipeline classes that take `last_image=`
 
     def tasks_for(self, class_name: str) -> tuple[str, ...]:
-        return self.pipelines.get(class_name, ())
+        return tuple(self.pipelines.get(class_name, {}))
+
+    def last_image_support(self, pipeline_class: str, folder: Path | None) -> str:
+        """Whether a checkpoint takes a last frame: "no", "optional" or "required" (families refine this)."""
+        return "optional" if pipeline_class in self.last_image_pipelines else "no"
+
+    def pipeline_for(self, class_name: str, task: str) -> str:
+        """The pipeline class that does `task` for a checkpoint of `class_name`."""
+        routes = self.pipelines.get(class_name, {})
+        if task not in routes:
+            raise ValidationError(f"{class_name} cannot do {TASKS.get(task, task)}")
+        return routes[task]
 
     def valid_frames(self, requested: int) -> int:
         """The valid frame count nearest to `requested` (ties go up); at least one step of motion."""
@@ -75,6 +95,8 @@ class Family:
         fps = request.fps or d.fps
         seconds = request.seconds if request.seconds is not None else d.seconds
         wanted = max(1, round(seconds * fps))
+        if request.task == "extend":  # the first frame repeats the clip's last one and is dropped at the join
+            wanted += 1
         frames = self.valid_frames(wanted)
         notices = []
         if frames != wanted:
@@ -84,10 +106,11 @@ class Family:
             )
         return Plan(
             request=request,
+            task=request.task,
             model_ref=model_ref,
             model_id=model_id,
             family=self.name,
-            pipeline_class=class_name,
+            pipeline_class=self.pipeline_for(class_name, request.task),
             width=width,
             height=height,
             num_frames=frames,
@@ -112,7 +135,68 @@ class Family:
         }
         if self.fps_argument:
             kwargs[self.fps_argument] = plan.fps
+        if plan.conditioning is not None:
+            extra = self.conditioning_kwargs(plan)
+            if "strength" in extra:  # Wan and CogVideoX V2V take the frame count from the clip itself
+                del kwargs["num_frames"]
+            kwargs.update(extra)
         return kwargs
+
+    def conditioning_kwargs(self, plan: Plan) -> dict[str, Any]:
+        """The photo or clip a task is conditioned on, in the argument names of diffusers' pipelines."""
+        cond, cls = plan.conditioning, plan.pipeline_class
+        assert cond is not None
+        if cls.endswith("VACEPipeline"):
+            return _vace_kwargs(plan)
+        if cls.startswith("LTX2"):
+            return _ltx2_kwargs(plan)
+        if plan.task in ("i2v", "extend"):
+            kwargs = {"image": cond.image}
+            if cond.last_image is not None:
+                kwargs["last_image"] = cond.last_image
+            return kwargs
+        if plan.task == "v2v":
+            if cls.endswith("ConditionPipeline"):  # LTX / LTX-2: conditioning strength is a different knob
+                return {"video": cond.video, "denoise_strength": cond.strength}
+            return {"video": cond.video, "strength": cond.strength}
+        return {}
+
+
+def _vace_kwargs(plan: Plan) -> dict[str, Any]:
+    """VACE takes `video` frames with a `mask` per frame: black keeps a frame, white generates it."""
+    from PIL import Image
+
+    cond = plan.conditioning
+    assert cond is not None
+    size = (plan.width, plan.height)
+    kwargs: dict[str, Any] = {}
+    if plan.task == "v2v" and cond.video is not None:
+        kwargs["video"] = list(cond.video)  # the clip is the control signal; every frame is made anew
+    elif plan.task in ("extend", "i2v") and cond.image is not None:
+        blank = Image.new("RGB", size, (128, 128, 128))
+        kwargs["video"] = [cond.image] + [blank] * (plan.num_frames - 1)
+        black, white = Image.new("L", size, 0), Image.new("L", size, 255)
+        kwargs["mask"] = [black] + [white] * (plan.num_frames - 1)
+    if cond.reference_images:
+        kwargs["reference_images"] = list(cond.reference_images)
+    return kwargs
+
+
+def _ltx2_kwargs(plan: Plan) -> dict[str, Any]:
+    """LTX-2: a photo is `image=`, a clip is a condition whose strength says how much of it is kept."""
+    import importlib.util
+
+    cond = plan.conditioning
+    assert cond is not None
+    if plan.task == "v2v":
+        from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+
+        keep = 1.0 - (cond.strength if cond.strength is not None else 0.7)
+        return {"conditions": [LTX2VideoCondition(frames=list(cond.video), index=0, strength=keep)]}
+    kwargs: dict[str, Any] = {"image": cond.image}
+    if importlib.util.find_spec("av") is None:
+        kwargs["image_crf"] = 0  # the photo's H.264 round trip (its default crf 33) needs PyAV
+    return kwargs
 
 
 def _round_to(value: int, multiple: int) -> int:

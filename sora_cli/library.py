@@ -50,8 +50,13 @@ def _m002_provenance(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX videos_watermark ON videos(watermark_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_videos, _m002_provenance]
+def _m003_lineage(db: sqlite3.Connection) -> None:
+    # remix and extend look inputs up by their bytes, and lineage walks parents
+    db.execute("CREATE INDEX videos_sha256 ON videos(sha256)")
+    db.execute("CREATE INDEX videos_parent ON videos(parent_id)")
 
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_videos, _m002_provenance, _m003_lineage]
 _JSON_COLUMNS = ("parameters", "timings", "error")
 
 
@@ -143,6 +148,19 @@ class Library:
         with closing(self._connect()) as db:
             row = db.execute("SELECT * FROM videos WHERE watermark_id = ?", (watermark_key(content_id),)).fetchone()
         return _to_video(row) if row else None
+
+    def by_sha256(self, sha256: str) -> Video | None:
+        """The completed video whose file has these bytes (a copy of it anywhere on disk)."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT * FROM videos WHERE sha256 = ? AND status = 'completed' "
+                             "ORDER BY created_at DESC LIMIT 1", (sha256,)).fetchone()
+        return _to_video(row) if row else None
+
+    def children(self, video_id: str) -> list[Video]:
+        """Videos remixed from or extending this one."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT * FROM videos WHERE parent_id = ? ORDER BY created_at", (video_id,)).fetchall()
+        return [_to_video(r) for r in rows]
 
     def delete(self, video_id: str) -> Video:
         video = self.get(video_id)

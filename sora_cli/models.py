@@ -24,6 +24,9 @@ from sora_cli.media.encode import sha256_file
 from sora_cli.plugins import Registry
 
 DEFAULT_MODEL = "tiny"
+#: the built-in model a task uses when neither --model nor the `default_model` setting names one
+TASK_DEFAULTS = {"t2v": "tiny", "v2v": "tiny", "i2v": "tiny-i2v", "extend": "tiny-i2v", "reference": "tiny-vace",
+                 "audio": "tiny-av", "soundtrack": "tiny-audio"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _MARKER = ".sora-built.json"
 _FULL_HASH_LIMIT = 8 << 20  # files above this are fingerprinted by size, head and tail
@@ -69,6 +72,34 @@ def resolve_model(ref: str | None, config: Config, registry: Registry) -> ModelI
         return _info(ref, "hub", target, _fetch_hub_index(target), registry, alias)
     known = sorted(set(registry.builtin_models) | set(config.models))
     raise ModelError(f"no model named {ref!r}: not a folder, an alias ({', '.join(known)}) or a hub id (owner/name)")
+
+
+def default_model(task: str, config: Config) -> str:
+    """`default_model` from the config for video tasks, else the built-in default for the task."""
+    configured = config.get("default_model") if task != "soundtrack" else config.get("soundtrack_model")
+    return str(configured or TASK_DEFAULTS.get(task, DEFAULT_MODEL))
+
+
+def models_for(task: str, config: Config, registry: Registry) -> list[str]:
+    """Names of the built-in models and aliases that can do `task` (aliases that fail to resolve are skipped)."""
+    names = []
+    for name in [*registry.builtin_models, *sorted(config.models)]:
+        with contextlib.suppress(Exception):
+            if task in peek_model(name, config, registry).tasks:
+                names.append(name)
+    return names
+
+
+def check_task(model: ModelInfo, task: str, config: Config, registry: Registry) -> None:
+    """A model asked for a task it cannot do: one line naming the models that can."""
+    if task in model.tasks:
+        return
+    from sora_cli.families import TASKS
+
+    able = models_for(task, config, registry)
+    hint = f"; use --model {able[0]}" + (f" (or {', '.join(able[1:4])})" if len(able) > 1 else "") if able else ""
+    does = ", ".join(model.tasks) or "nothing sora-cli supports"
+    raise UsageError(f"{model.ref} ({model.class_name}) cannot do {TASKS.get(task, task)}: it does {does}{hint}")
 
 
 def peek_model(ref: str, config: Config, registry: Registry) -> ModelInfo:

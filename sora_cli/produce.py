@@ -10,17 +10,18 @@ import gc
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sora_cli.config import Config
 from sora_cli.engines import Clip, Engine, ProgressEvent, Reporter, no_report
-from sora_cli.errors import ModelError, OutputError, SoraError, UsageError
+from sora_cli.errors import OutputError, SoraError, UsageError
 from sora_cli.library import Library, watermark_key
 from sora_cli.media.atomic import check_output_dir
-from sora_cli.models import ModelInfo, resolve_model
+from sora_cli.models import ModelInfo, check_task, default_model, resolve_model
 from sora_cli.plugins import Registry, load_registry
 from sora_cli.requests import GenerateRequest, Plan, Video, new_video_id
+from sora_cli.sources import Inputs, conditioning, gather, join
 
 EngineFactory = Callable[[ModelInfo, str | None, str, Reporter], Engine]
 
@@ -43,6 +44,8 @@ class Job:
     plan: Plan
     model: ModelInfo
     output: Path
+    inputs: Inputs | None = None  # the photo or clip it starts from
+    soundtrack: ModelInfo | None = None  # the text-to-audio model for --soundtrack
 
 
 class Studio:
@@ -56,6 +59,7 @@ class Studio:
         self._library: Library | None = None
         self._engine: Engine | None = None
         self._engine_key: tuple | None = None
+        self._sound = None  # a warm SoundtrackEngine, once --soundtrack asks for one
         self._identity = None
 
     @property
@@ -64,16 +68,27 @@ class Studio:
             self._library = Library(self.config.paths.library_db)
         return self._library
 
-    def prepare(self, request: GenerateRequest, task: str = "t2v") -> Job:
-        """Everything that can fail before a model loads fails here."""
+    def prepare(self, request: GenerateRequest) -> Job:
+        """Everything that can fail before a model loads fails here, inputs read and checked included."""
         request.check()
-        model = resolve_model(request.model, self.config, self.registry)
-        if task not in model.tasks:
-            raise ModelError(f"{model.ref} ({model.class_name}) cannot do {task}; it does "
-                             f"{', '.join(model.tasks) or 'nothing we support'}")
+        task = request.task
+        model = resolve_model(request.model or default_model(task, self.config), self.config, self.registry)
+        check_task(model, task, self.config, self.registry)
+        inputs = gather(request, model, self.library)
+        request = inputs.request
         plan = model.family.plan(request, model_ref=model.ref, model_id=model.location,
                                  class_name=model.class_name, defaults=model.defaults)
-        return Job(plan=plan, model=model, output=self._output_path(request, plan))
+        if task != "t2v":
+            plan = replace(plan, conditioning=conditioning(inputs, plan), notices=(*inputs.notices, *plan.notices))
+        soundtrack = None
+        if request.soundtrack is not None:
+            ref = request.soundtrack_model or default_model("soundtrack", self.config)
+            soundtrack = resolve_model(ref, self.config, self.registry)
+            check_task(soundtrack, "soundtrack", self.config, self.registry)
+            if "audio" in model.tasks and request.audio:
+                plan = replace(plan, notices=(*plan.notices, f"--soundtrack replaces the sound {model.ref} makes"))
+        return Job(plan=plan, model=model, output=self._output_path(request, plan), inputs=inputs,
+                   soundtrack=soundtrack)
 
     def _output_path(self, request: GenerateRequest, plan: Plan) -> Path:
         if request.output is not None:
@@ -108,10 +123,12 @@ class Studio:
         started = time.perf_counter()
         plan = job.plan
         request = plan.request
+        parent = job.inputs.parent if job.inputs else None
         video = Video(
             id=new_video_id(), prompt=request.prompt, model=plan.model_ref, status="in_progress",
             seconds=f"{plan.seconds:g}", size=plan.size, seed=plan.seed, negative_prompt=request.negative_prompt,
             num_frames=plan.num_frames, fps=plan.fps, parameters=plan.parameters(),
+            remixed_from_video_id=parent.id if parent else None,
         )
         self.library.save(video)
         try:
@@ -119,6 +136,11 @@ class Studio:
             engine = self.engine(job.model, request.device, request.offload, report)
             t1 = time.perf_counter()
             clip = engine.generate(plan, report)
+            if plan.task == "extend":
+                assert job.inputs is not None
+                clip = join(job.inputs, clip)
+            if job.soundtrack is not None:
+                clip.audio, clip.sample_rate = self._soundtrack(job, clip, report)
             t2 = time.perf_counter()
             report(ProgressEvent("encode"))
             provenance, write_timings = self._write(video, clip, job, engine.model_hash)
@@ -135,13 +157,23 @@ class Studio:
         video.model_hash = engine.model_hash
         video.parameters = {**video.parameters, **clip.info, **provenance,
                             "notices": list(plan.notices + engine.notices)}
+        video.num_frames, (height, width) = len(clip.frames), clip.frames.shape[1:3]
+        video.seconds, video.size = f"{video.num_frames / clip.fps:g}", f"{width}x{height}"
         video.timings = {
             "load": round(t1 - t0, 3), "generate": round(t2 - t1, 3), **write_timings,
-            "total": round(t3 - started, 3),
+            "total": round(t3 - started, 3), **peak_memory(clip),
         }
         self._finish(video, "completed")
         report(ProgressEvent("done"))
         return video
+
+    def _soundtrack(self, job: Job, clip: Clip, report: Reporter) -> tuple:
+        from sora_cli.engines.audio import SoundtrackEngine
+
+        assert job.soundtrack is not None and job.plan.request.soundtrack is not None
+        if self._sound is None or self._sound.info.location != job.soundtrack.location:
+            self._sound = SoundtrackEngine(job.soundtrack, job.plan.request.device, report)
+        return self._sound.generate(job.plan.request.soundtrack, len(clip.frames) / clip.fps, job.plan.seed, report)
 
     @property
     def identity(self):
@@ -163,6 +195,7 @@ class Studio:
         from sora_cli.media.atomic import scratch_path
         from sora_cli.media.encode import encode_mp4, jpeg_bytes, sha256_file, write_bytes
         from sora_cli.provenance import ProvenanceClaim, sign_mp4
+        from sora_cli.provenance.sign import SIGNABLE_SUFFIXES
 
         plan, request, output = job.plan, job.plan.request, job.output
         t0 = time.perf_counter()
@@ -175,16 +208,23 @@ class Studio:
         thumbnail = jpeg_bytes(frames[0])
         claim = ProvenanceClaim(
             title=output.name, model_id=plan.model_ref, model_hash=model_hash, seed=plan.seed, steps=plan.steps,
-            size=plan.size, num_frames=plan.num_frames, fps=plan.fps,
+            size=f"{frames.shape[2]}x{frames.shape[1]}", num_frames=len(frames), fps=clip.fps,
             prompt_sha256=ProvenanceClaim.hash_prompt(request.prompt),
             prompt=request.prompt if request.include_prompt else None,
-            watermark_id=content_id, watermark_alg=ALGORITHM, visible_mark=request.visible_mark,
+            watermark_id=content_id, watermark_alg=ALGORITHM, visible_mark=request.visible_mark, task=plan.task,
+            inputs=plan.parameters().get("inputs", ()), parent_video_id=video.remixed_from_video_id,
         )
+        sources = plan.conditioning.sources if plan.conditioning is not None else ()
+        # inputs in formats C2PA cannot read (BMP, TIFF, ...) are recorded by sha256 in the assertion only
+        ingredients = [s.path for s in sources if s.path.suffix.lower() in SIGNABLE_SUFFIXES]
         t1 = time.perf_counter()
         with scratch_path(output, ".mp4") as unsigned:
-            encode_mp4(frames, clip.fps, unsigned)
+            encode_mp4(frames, clip.fps, unsigned, audio=clip.audio, sample_rate=clip.sample_rate)
             t2 = time.perf_counter()
-            signed = sign_mp4(unsigned, output, claim, self.identity, thumbnail_jpeg=thumbnail)
+            # a remixed or extended clip is the parent (parentOf); photos are inputs to the model (inputTo)
+            signed = sign_mp4(unsigned, output, claim, self.identity, thumbnail_jpeg=thumbnail,
+                              ingredients=ingredients,
+                              relationship="parentOf" if plan.task in ("v2v", "extend") else "inputTo")
         t3 = time.perf_counter()
         thumb = self.config.paths.thumbnails_dir / f"{video.id}.jpg"
         write_bytes(thumbnail, thumb)
@@ -208,3 +248,17 @@ class Studio:
             self._engine.close()
         self._engine = None
         self._engine_key = None
+        if self._sound is not None:
+            self._sound.close()
+            self._sound = None
+
+
+def peak_memory(clip: Clip) -> dict[str, float]:
+    """Peak resident memory of this process so far, and the GPU's peak during generation where there is one."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    gpu = {"peak_gpu_mb": clip.info["peak_gpu_mb"]} if "peak_gpu_mb" in clip.info else {}
+    return {"peak_rss_mb": round(rss_mb, 1), **gpu}

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sora_cli.errors import UsageError
 
@@ -45,6 +45,10 @@ def random_seed() -> int:
 class GenerateRequest:
     """Text to video. `None` means "the model family's default"; the resolved values are recorded."""
 
+    task: ClassVar[str] = "t2v"
+    command: ClassVar[str] = "generate"
+    prompt_optional: ClassVar[bool] = False
+
     prompt: str
     model: str | None = None
     seconds: float | None = None
@@ -59,11 +63,16 @@ class GenerateRequest:
     output: Path | None = None
     visible_mark: bool = True  # the invisible mark and the C2PA manifest cannot be turned off
     include_prompt: bool = False  # put the prompt itself in the manifest (its sha256 always goes)
+    audio: bool = True  # keep the sound a model makes with the video (--no-audio drops it)
+    soundtrack: str | None = None  # a prompt for a generated soundtrack (for silent families)
+    soundtrack_model: str | None = None
 
     def check(self) -> None:
         """Checks that need no model: the family's own rules come later, still before loading."""
-        if not self.prompt or not self.prompt.strip():
+        if not self.prompt.strip() and not self.prompt_optional:
             raise UsageError("the prompt is empty")
+        if self.soundtrack is not None and not self.soundtrack.strip():
+            raise UsageError("--soundtrack needs a prompt describing the sound")
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise UsageError(f"the prompt is {len(self.prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
         if self.seconds is not None and not self.seconds > 0:
@@ -89,6 +98,93 @@ class GenerateRequest:
         return [f.name for f in fields(cls)]
 
 
+FIT_MODES = ("crop", "pad", "stretch")
+
+
+@dataclass(frozen=True)
+class AnimateRequest(GenerateRequest):
+    """Photo to video: the photo is the first frame (and `last_image` the last, where the model can)."""
+
+    task: ClassVar[str] = "i2v"
+    command: ClassVar[str] = "animate-image"
+
+    image: Path | None = None
+    last_image: Path | None = None
+    fit: str = "crop"
+
+    def check(self) -> None:
+        super().check()
+        if self.image is None:
+            raise UsageError("animate-image needs a photo")
+        if self.fit not in FIT_MODES:
+            raise UsageError(f"--fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
+
+
+@dataclass(frozen=True)
+class RemixRequest(GenerateRequest):
+    """Video to video: the clip's motion and layout, remade to the prompt; `strength` 1.0 keeps nothing."""
+
+    task: ClassVar[str] = "v2v"
+    command: ClassVar[str] = "remix"
+
+    video: str | None = None  # a file, a library id, or @last
+    strength: float = 0.7
+    fit: str = "crop"
+
+    def check(self) -> None:
+        super().check()
+        if not self.video:
+            raise UsageError("remix needs a video: a file, a library id or @last")
+        if not 0 < self.strength <= 1:
+            raise UsageError(f"--strength must be more than 0 and at most 1, got {self.strength:g}")
+        if self.fit not in FIT_MODES:
+            raise UsageError(f"--fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
+
+
+@dataclass(frozen=True)
+class ExtendRequest(GenerateRequest):
+    """Continue a clip from its last frame; `seconds` is how much to add. No prompt: the clip's own."""
+
+    task: ClassVar[str] = "extend"
+    command: ClassVar[str] = "extend"
+    prompt_optional: ClassVar[bool] = True
+
+    video: str | None = None
+
+    def check(self) -> None:
+        super().check()
+        if not self.video:
+            raise UsageError("extend needs a video: a file, a library id or @last")
+        if self.seconds is None:
+            raise UsageError("extend needs --seconds: how many seconds to add")
+
+
+REQUEST_TYPES = {cls.command: cls for cls in (GenerateRequest, AnimateRequest, RemixRequest, ExtendRequest)}
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input a video was made from: recorded in the library, and a C2PA ingredient when it is a file."""
+
+    role: str  # image | last_image | video
+    path: Path
+    sha256: str
+    video_id: str | None = None  # when the input is a video in the library
+    description: str = ""  # what part was used, at what size
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """The decoded inputs of a task, already at the plan's size (PIL images; frames as a list of them)."""
+
+    image: Any = None
+    last_image: Any = None
+    video: Any = None
+    strength: float | None = None
+    reference_images: tuple[Any, ...] = ()
+    sources: tuple[Source, ...] = ()
+
+
 @dataclass(frozen=True)
 class Plan:
     """A request resolved against a model: every value the pipeline will be called with."""
@@ -106,6 +202,8 @@ class Plan:
     guidance: float
     seed: int
     notices: tuple[str, ...] = ()
+    task: str = "t2v"
+    conditioning: Conditioning | None = None
 
     @property
     def seconds(self) -> float:
@@ -130,6 +228,12 @@ class Plan:
             "steps": self.steps,
             "guidance": self.guidance,
             "seed": self.seed,
+            "task": self.task,
+            **({"strength": self.conditioning.strength}
+               if self.conditioning is not None and self.conditioning.strength is not None else {}),
+            **({"inputs": [{"role": s.role, "file": s.path.name, "sha256": s.sha256, "video_id": s.video_id,
+                            "used": s.description} for s in self.conditioning.sources]}
+               if self.conditioning is not None and self.conditioning.sources else {}),
         }
 
 

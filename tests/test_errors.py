@@ -120,7 +120,9 @@ def test_a_model_that_cannot_do_text_to_video_says_so(sora, tmp_path):
     folder.mkdir()
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "WanImageToVideoPipeline"}))
     result = sora("generate", "a cat", "-o", tmp_path / "x.mp4", "--model", folder)
-    assert "cannot do t2v" in _one_line_error(result)
+    line = _one_line_error(result)
+    assert result.exit_code == ExitCode.USAGE and "cannot do text to video" in line
+    assert "it does i2v, extend; use --model tiny " in line  # names a model that can
 
 
 def test_ctrl_c_during_sampling_leaves_no_file_and_marks_the_row_cancelled(tmp_path, home):

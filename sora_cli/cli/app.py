@@ -9,6 +9,7 @@ import typer
 from sora_cli import __version__
 from sora_cli.cli import config, keys, library, models
 from sora_cli.cli.batch import batch
+from sora_cli.cli.create import animate_image, extend, remix
 from sora_cli.cli.generate import generate
 from sora_cli.cli.verify import verify_provenance
 
@@ -36,6 +37,9 @@ def root(
 
 
 app.command()(generate)
+app.command("animate-image")(animate_image)
+app.command()(remix)
+app.command()(extend)
 app.command()(batch)
 app.add_typer(models.app, name="models")
 app.add_typer(library.app, name="library")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from sora_cli.cli.options import (
+    AudioOpt,
     DeviceOpt,
     FpsOpt,
     GuidanceOpt,
@@ -20,10 +21,11 @@ from sora_cli.cli.options import (
     SecondsOpt,
     SeedOpt,
     SizeOpt,
+    SoundtrackModelOpt,
+    SoundtrackOpt,
     StepsOpt,
     VisibleMarkOpt,
-    open_studio,
-    render_video,
+    make_video,
 )
 from sora_cli.cli.output import DebugOpt, EventsOpt, JsonOpt, Output, QuietOpt, run
 from sora_cli.errors import UsageError
@@ -61,6 +63,9 @@ def generate(
     device: DeviceOpt = None,
     visible_mark: VisibleMarkOpt = True,
     c2pa_include_prompt: IncludePromptOpt = False,
+    audio: AudioOpt = True,
+    soundtrack: SoundtrackOpt = None,
+    soundtrack_model: SoundtrackModelOpt = None,
     prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from a file.")] = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -77,19 +82,8 @@ def generate(
             prompt=read_prompt(prompt, prompt_file), model=model, seconds=seconds, fps=fps, size=size,
             seed=seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt, offload=offload,
             device=device, output=output, visible_mark=visible_mark, include_prompt=c2pa_include_prompt,
+            audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
         )
-        studio = open_studio(out)
-        try:
-            job = studio.prepare(request)
-            for notice in job.plan.notices:
-                out.notice(notice)
-            out.notice(f"seed {job.plan.seed}")
-            with out.progress() as report:
-                video = studio.run(job, report)
-            for notice in video.parameters.get("notices", [])[len(job.plan.notices):]:
-                out.notice(notice)
-            render_video(out, video)
-        finally:
-            studio.close()
+        make_video(out, request)
 
     run(out, body)

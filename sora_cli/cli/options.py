@@ -24,6 +24,15 @@ VisibleMarkOpt = Annotated[bool, typer.Option(
 IncludePromptOpt = Annotated[bool, typer.Option(
     "--c2pa-include-prompt", help="Put the prompt itself in the C2PA manifest (its sha256 is always there).")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Output .mp4 path.")]
+AudioOpt = Annotated[bool, typer.Option(
+    "--audio/--no-audio", help="Keep the sound a model makes with the video (LTX-2); --no-audio drops it.")]
+SoundtrackOpt = Annotated[str | None, typer.Option(
+    help="Make a soundtrack from this prompt with a text-to-audio model and add it (for silent models).")]
+SoundtrackModelOpt = Annotated[str | None, typer.Option(
+    help="Text-to-audio model for --soundtrack (Stable Audio or AudioLDM2; default: the soundtrack_model "
+         "setting, else the built-in tiny-audio).")]
+FitOpt = Annotated[str, typer.Option(
+    help="How the input meets the video size: crop (fill, cut the edges), pad (fit, black bars) or stretch.")]
 
 
 def open_studio(out: Output):
@@ -36,10 +45,28 @@ def open_studio(out: Output):
     return studio
 
 
+def make_video(out: Output, request) -> None:
+    """The one flow of every making command: prepare (all checks), say the plan, run with progress, render."""
+    studio = open_studio(out)
+    try:
+        job = studio.prepare(request)
+        for notice in job.plan.notices:
+            out.notice(notice)
+        out.notice(f"seed {job.plan.seed}")
+        with out.progress() as report:
+            video = studio.run(job, report)
+        for notice in video.parameters.get("notices", [])[len(job.plan.notices):]:
+            out.notice(notice)
+        render_video(out, video)
+    finally:
+        studio.close()
+
+
 def render_video(out: Output, video) -> None:
     if out.json:
         out.emit_json(video.to_dict())
         return
     out.data(video.path)
+    lineage = f" · from {video.remixed_from_video_id}" if video.remixed_from_video_id else ""
     out.notice(f"{video.id} · seed {video.seed} · {video.num_frames} frames {video.size} @ {video.fps} fps "
-               f"({video.seconds} s) · {video.timings.get('total', 0):.1f} s")
+               f"({video.seconds} s) · {video.timings.get('total', 0):.1f} s{lineage}")

@@ -45,6 +45,7 @@ from sora_cli.provenance.trust import make_context
 
 GENERATION_LABEL = "org.sora-cli.generation"
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+SIGNABLE_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".jpg", ".jpeg", ".png", ".webp", ".gif"})
 _FORMATS = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".jpg": "image/jpeg",
             ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".gif": "image/gif"}
 
@@ -67,12 +68,17 @@ class ProvenanceClaim:
     watermark_id: int | None = None
     watermark_alg: str | None = None
     visible_mark: bool = False
+    task: str = "t2v"
+    # what the clip was made from: {"role", "file", "sha256", "video_id"?} for every photo or clip given
+    inputs: tuple[dict[str, Any], ...] = ()
+    parent_video_id: str | None = None
     software_name: str = "sora-cli"
     software_version: str = __version__
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameos", tuple(self.cameos))
+        object.__setattr__(self, "inputs", tuple(self.inputs))
         if self.watermark_id is not None:
             if not 0 <= self.watermark_id < 2**64:
                 raise UsageError(f"the watermark id must fit in 64 bits, got {self.watermark_id}")
@@ -96,20 +102,28 @@ def generation_data(claim: ProvenanceClaim) -> dict[str, Any]:
         "model": {"id": claim.model_id, "hash": claim.model_hash}, "seed": claim.seed, "steps": claim.steps,
         "size": claim.size, "num_frames": claim.num_frames, "fps": claim.fps,
         "prompt_sha256": claim.prompt_sha256, "cameos": list(claim.cameos), "visible_mark": claim.visible_mark,
-        "created_at": claim.created_at,
+        "created_at": claim.created_at, "task": claim.task,
     }
+    if claim.inputs:
+        data["inputs"] = [dict(item) for item in claim.inputs]
+    if claim.parent_video_id:
+        data["parent_video_id"] = claim.parent_video_id
     if claim.prompt is not None:
         data["prompt"] = claim.prompt
     return data
 
 
 def build_manifest(claim: ProvenanceClaim, ingredient_labels: Sequence[str] = (), *, thumbnail: bool = False,
-                   label: str | None = None) -> dict[str, Any]:
+                   label: str | None = None, relationship: str = "parentOf") -> dict[str, Any]:
     """The c2pa manifest definition for `claim` (see the module docstring)."""
     agent = {"name": claim.model_id}
     if claim.model_hash:
         agent["version"] = claim.model_hash[:12]
-    if ingredient_labels:
+    if ingredient_labels and relationship == "inputTo":  # photos the model was given: still a new creation
+        actions = [{"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                    "softwareAgent": agent, "when": claim.created_at,
+                    "parameters": {"ingredientIds": list(ingredient_labels)}}]
+    elif ingredient_labels:
         actions = [{"action": "c2pa.opened", "parameters": {"ingredientIds": [ingredient_labels[0]]}}]
         actions += [{"action": "c2pa.placed", "parameters": {"ingredientIds": [extra]}}
                     for extra in ingredient_labels[1:]]
@@ -166,8 +180,15 @@ def _one_line(exc: BaseException) -> str:
 
 
 def sign_mp4(src: Path, dst: Path, claim: ProvenanceClaim, identity: SigningIdentity | CallbackSigner,
-             ingredients: Sequence[Path] = (), thumbnail_jpeg: bytes | None = None) -> dict[str, Any]:
-    """Write `src` + a signed manifest to `dst` (may be `src`): temp file beside dst, renamed only on success."""
+             ingredients: Sequence[Path] = (), thumbnail_jpeg: bytes | None = None,
+             relationship: str = "parentOf") -> dict[str, Any]:
+    """Write `src` + a signed manifest to `dst` (may be `src`): temp file beside dst, renamed only on success.
+
+    `relationship` is "parentOf" (the first ingredient is what was edited, others are componentOf) or
+    "inputTo" (every ingredient was an input to the model that created the clip, e.g. a photo to animate).
+    """
+    if relationship not in ("parentOf", "inputTo"):
+        raise UsageError(f"relationship must be parentOf or inputTo, not {relationship!r}")
     import c2pa
 
     src, dst = Path(src), Path(dst)
@@ -182,7 +203,7 @@ def sign_mp4(src: Path, dst: Path, claim: ProvenanceClaim, identity: SigningIden
     if thumbnail_jpeg is None:
         thumbnail_jpeg = grab_thumbnail(src)
     labels = [f"ingredient-{i}" for i in range(len(parents))]
-    manifest = build_manifest(claim, labels, thumbnail=thumbnail_jpeg is not None)
+    manifest = build_manifest(claim, labels, thumbnail=thumbnail_jpeg is not None, relationship=relationship)
     mode = stat.S_IMODE(src.stat().st_mode)
     c2pa_signer, callback_failures = signer.to_c2pa()
     context = make_context(signing=True)
@@ -192,11 +213,11 @@ def sign_mp4(src: Path, dst: Path, claim: ProvenanceClaim, identity: SigningIden
             if thumbnail_jpeg is not None:
                 builder.add_resource("thumbnail.jpg", io.BytesIO(thumbnail_jpeg))
             for index, (parent, label) in enumerate(zip(parents, labels, strict=True)):
-                relationship = "parentOf" if index == 0 else "componentOf"
+                role = relationship if relationship == "inputTo" or index == 0 else "componentOf"
                 fmt = _FORMATS.get(parent.suffix.lower(), "video/mp4")
                 try:
                     with open(parent, "rb") as handle:
-                        builder.add_ingredient({"title": parent.name, "relationship": relationship, "label": label},
+                        builder.add_ingredient({"title": parent.name, "relationship": role, "label": label},
                                                fmt, handle)
                 except c2pa.C2paError as exc:
                     raise UsageError(f"ingredient {parent.name} cannot be used: {_one_line(exc)}") from None

@@ -50,19 +50,17 @@ class SkyReelsFamily(Family):
 FAMILY = SkyReelsFamily(
     name="skyreels_v2",
     label="SkyReels-V2",
+    # the DF pipelines need no image encoder, so any DF checkpoint can become any of them with from_pipe
     pipelines={
-        "SkyReelsV2Pipeline": ("t2v",),
-        "SkyReelsV2ImageToVideoPipeline": ("i2v",),
-        # the DF checkpoints (Skywork/SkyReels-V2-DF-*-Diffusers) serve all three DF pipelines
-        "SkyReelsV2DiffusionForcingPipeline": ("t2v", "i2v", "v2v"),
-        "SkyReelsV2DiffusionForcingImageToVideoPipeline": ("i2v",),
-        "SkyReelsV2DiffusionForcingVideoToVideoPipeline": ("v2v",),
-    },
-    # from_pipe targets: the DF pipelines need no image encoder, so any DF checkpoint can become them
-    task_pipelines={
-        "t2v": "SkyReelsV2DiffusionForcingPipeline",
-        "i2v": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
-        "v2v": "SkyReelsV2DiffusionForcingVideoToVideoPipeline",
+        "SkyReelsV2Pipeline": {"t2v": "SkyReelsV2Pipeline"},
+        "SkyReelsV2ImageToVideoPipeline": {"i2v": "SkyReelsV2ImageToVideoPipeline",
+                                           "extend": "SkyReelsV2ImageToVideoPipeline"},
+        **{cls: {"t2v": "SkyReelsV2DiffusionForcingPipeline",
+                 "i2v": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
+                 "extend": "SkyReelsV2DiffusionForcingImageToVideoPipeline",
+                 "v2v": "SkyReelsV2DiffusionForcingVideoToVideoPipeline"}
+           for cls in ("SkyReelsV2DiffusionForcingPipeline", "SkyReelsV2DiffusionForcingImageToVideoPipeline",
+                       "SkyReelsV2DiffusionForcingVideoToVideoPipeline")},
     },
     frame_step=4,  # AutoencoderKLWan: 2 ** sum(temperal_downsample) = 4
     size_multiple=16,  # check_inputs: VAE factor 8 x patch 2
