@@ -71,7 +71,7 @@ def main() -> int:
         clip = root / "clip.mp4"
         common = ["--size", f"{SIZE}x{SIZE}", "--fps", str(FPS), "--steps", str(STEPS), "--seed", "1", "--quiet"]
         subprocess.run([str(SORA), "generate", "a lighthouse", "--seconds", str(SECONDS), "-o", str(clip), *common],
-                       env=env, check=True)
+                       env=env, check=True, stdout=subprocess.DEVNULL)
         out = str(root / "out.mp4")
         cases = {
             "generate": ([str(SORA), "generate", "a lighthouse in a storm", "--seconds", str(SECONDS)],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sora_cli.errors import UsageError
+from sora_cli.media.inputs import FIT_MODES
 
 OFFLOAD_MODES = ("auto", "none", "model", "group", "sequential")
 MAX_PROMPT_CHARS = 10_000
@@ -98,7 +99,9 @@ class GenerateRequest:
         return [f.name for f in fields(cls)]
 
 
-FIT_MODES = ("crop", "pad", "stretch")
+def check_fit(fit: str) -> None:
+    if fit not in FIT_MODES:
+        raise UsageError(f"--fit must be one of {', '.join(FIT_MODES)}, got {fit!r}")
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,7 @@ class AnimateRequest(GenerateRequest):
         super().check()
         if self.image is None:
             raise UsageError("animate-image needs a photo")
-        if self.fit not in FIT_MODES:
-            raise UsageError(f"--fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
+        check_fit(self.fit)
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,7 @@ class RemixRequest(GenerateRequest):
             raise UsageError("remix needs a video: a file, a library id or @last")
         if not 0 < self.strength <= 1:
             raise UsageError(f"--strength must be more than 0 and at most 1, got {self.strength:g}")
-        if self.fit not in FIT_MODES:
-            raise UsageError(f"--fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
+        check_fit(self.fit)
 
 
 @dataclass(frozen=True)
