@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sora_cli.config import Config
 from sora_cli.engines import Clip, Engine, ProgressEvent, Reporter, no_report
-from sora_cli.errors import OutputError, SoraError, UsageError
+from sora_cli.errors import Cancelled, OutputError, SoraError, UsageError
 from sora_cli.library import Library, watermark_key
 from sora_cli.media.atomic import check_output_dir
 from sora_cli.models import ModelInfo, check_task, default_model, resolve_model
@@ -145,8 +145,8 @@ class Studio:
             report(ProgressEvent("encode"))
             provenance, write_timings = self._write(video, clip, job, engine.model_hash)
             t3 = time.perf_counter()
-        except KeyboardInterrupt:
-            self._finish(video, "cancelled", {"code": "cancelled", "message": "interrupted"})
+        except (KeyboardInterrupt, Cancelled) as exc:  # Ctrl-C, or a reporter that was told to stop
+            self._finish(video, "cancelled", {"code": "cancelled", "message": str(exc) or "interrupted"})
             raise
         except SoraError as exc:
             self._finish(video, "failed", {"code": type(exc).__name__, "message": str(exc)})
