@@ -1,0 +1,287 @@
+"""Prompt moderation: hard rules, the rights registry, then MiniLM against examples and benign anchors.
+
+    moderator = Moderator.from_paths(paths)        # reads the policy and rights files; loads no model
+    moderator.guard(prompt, ctx, model=False)       # rules + rights, < 1 ms: before anything loads
+    moderator.start_loading()                       # MiniLM loads in a thread while the pipeline loads
+    moderator.guard(prompt, ctx)                    # all layers (waits for the model); raises PolicyRefusal
+
+`check` returns a Decision and never raises for a refusal; `guard` logs refusals, rephrase requests and
+admin overrides to the safety log and raises PolicyRefusal (exit 5) for anything not allowed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sora_cli.config import Paths
+from sora_cli.errors import PolicyRefusal
+from sora_cli.safety.log import SafetyLog
+from sora_cli.safety.policy import LOCKED, Policy, load_policy
+from sora_cli.safety.rights import RightsRegistry, load_rights
+from sora_cli.safety.rules import Hit, Rules, normalize
+
+COPYRIGHT = "copyrighted_character"
+_STOP = frozenset("a an the of in on at to and or with by for from into onto is are was be as it its this that "
+                  "his her their my your our while very some".split())
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks and how: used by admin overrides, the rights registry and the log."""
+
+    source: str = "cli"  # cli | batch | server
+    user: str | None = None  # the requester's @handle
+    server: str | None = None  # the server's name; None is "local"
+    use: str | None = None  # declared use for copyrighted characters: "parody", "fan-art", ...
+    commercial: bool = False
+    today: date | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str  # "allow" | "refuse" | "rephrase"
+    message: str
+    category: str | None = None
+    label: str | None = None
+    layer: str | None = None  # "rule" | "model" | "rights"
+    triggers: tuple[str, ...] = ()
+    score: float | None = None
+    margin: float | None = None
+    nearest: str | None = None  # the policy example the model found closest
+    reason: str | None = None  # the rights registry's answer
+    overridden: tuple[str, ...] = ()  # categories an admin override let through
+    rights: tuple[str, ...] = ()  # characters let through by an opt-in, with its scope
+    model_checked: bool = False
+    policy: str = ""  # the policy digest
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == "allow"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, **asdict(self)} | {
+            "triggers": list(self.triggers), "overridden": list(self.overridden), "rights": list(self.rights)}
+
+
+@dataclass
+class _Model:
+    encoder: Any
+    vectors: Any  # [N, 384]
+    sentences: list[str]
+    examples: dict[str, Any] = field(default_factory=dict)  # category -> indices
+    anchors: dict[str, Any] = field(default_factory=dict)
+
+
+class Moderator:
+    def __init__(self, policy: Policy, rights: RightsRegistry | None = None, *, cache_dir: Path | None = None,
+                 log: SafetyLog | None = None, device: str = "cpu", encoder: Any = None):
+        self.policy = policy
+        self.rights = rights or RightsRegistry()
+        self.rules = Rules(policy)
+        self.cache_dir = cache_dir
+        self.log = log
+        self.device = device
+        self.encoder = encoder  # a loaded MiniLM to share (one per process is enough), or None to load one
+        self._model: _Model | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_paths(cls, paths: Paths | None = None, environ: dict[str, str] | None = None) -> Moderator:
+        paths = paths or Paths.from_env(environ)
+        policy = load_policy(paths, environ)
+        rights = load_rights(paths, environ, known={c.name for c in policy.characters})
+        return cls(policy, rights, cache_dir=paths.cache_dir / "safety", log=SafetyLog(paths.data_dir / "safety.db"))
+
+    # -- the model, loaded lazily -------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def start_loading(self) -> None:
+        """Load MiniLM in a background thread (e.g. while the video pipeline loads); errors surface at `check`."""
+        with self._lock:
+            if self._model is None and self._thread is None:
+                self._thread = threading.Thread(target=self._load_quietly, name="sora-moderation", daemon=True)
+                self._thread.start()
+
+    def warm_up(self) -> None:
+        """Load MiniLM now (or wait for the background load) and raise its error, if any."""
+        self._ensure_model()
+
+    def _load_quietly(self) -> None:
+        try:
+            self._build()
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that asks for the model
+            self._error = exc
+
+    def _build(self) -> None:
+        import numpy as np
+
+        from sora_cli.safety.embed import MiniLM, cached_encode
+
+        encoder = self.encoder or MiniLM(self.device)
+        sentences: list[str] = []
+        index: dict[str, int] = {}
+
+        def ids(texts: tuple[str, ...]) -> Any:
+            for t in texts:
+                if t not in index:
+                    index[t] = len(sentences)
+                    sentences.append(t)
+            return np.array([index[t] for t in texts], dtype=np.int64)
+
+        model = _Model(encoder, None, sentences)
+        for cat in self.policy.categories.values():
+            model.examples[cat.name] = ids(cat.examples)
+            model.anchors[cat.name] = ids(self.policy.anchors + cat.anchors)
+        model.vectors = cached_encode(encoder, sentences, self.cache_dir)
+        self.encoder = encoder
+        self._model = model
+
+    def _ensure_model(self) -> _Model:
+        self.start_loading()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+        if self._model is None:
+            error, self._error, self._thread = self._error, None, None  # let a later call retry
+            raise error or RuntimeError("the moderation model did not load")
+        return self._model
+
+    # -- checks ---------------------------------------------------------------------------------------------------
+    def check(self, text: str, context: Context | None = None, *, model: bool = True) -> Decision:
+        """The verdict on a prompt; `model=False` runs only the rules and the rights registry (instant)."""
+        ctx = context or Context()
+        norm = normalize(text)
+        hits = self.rules.scan(norm)
+        allowed_rights: list[str] = []
+        for character, said in self.rules.characters_named(norm):
+            verdict = self.rights.check(character.name, character.holder, use=ctx.use, commercial=ctx.commercial,
+                                        user=ctx.user, server=ctx.server, today=ctx.today)
+            if verdict.allowed:
+                allowed_rights.append(f"{character.name} ({verdict.reason})")
+            else:
+                hits.append(Hit(COPYRIGHT, "refuse", (said,), "rights", verdict.reason))
+        skip = set()
+        if allowed_rights:  # a named, opted-in character: the rights registry has the last word on it
+            skip = {COPYRIGHT}
+            hits = [h for h in hits if h.category != COPYRIGHT or h.layer == "rights"]
+        overridden: list[str] = []
+        extra = {"rights": tuple(allowed_rights), "policy": self.policy.digest}
+
+        def permitted(category: str) -> bool:
+            if self.policy.override_for(category, ctx.user, ctx.source) is None:
+                return False
+            overridden.append(category)
+            return True
+
+        order = list(self.policy.categories)
+        for hit in sorted((h for h in hits if h.verdict == "refuse"),
+                          key=lambda h: (order.index(h.category), h.layer != "rights")):
+            if not permitted(hit.category):
+                return self._decide("refuse", hit.category, hit.layer, hit.triggers, overridden=overridden,
+                                    reason=hit.reason or None, **extra)
+        greys = [h for h in hits if h.verdict == "rephrase" and not permitted(h.category)]
+        if model:
+            found = self._model_layer(text, norm, permitted, skip)
+            if found is not None and found.verdict == "refuse":
+                return replace_extra(found, overridden, extra)
+            if found is not None and not greys:
+                return replace_extra(found, overridden, extra)
+        if greys:
+            hit = greys[0]
+            return self._decide("rephrase", hit.category, "rule", hit.triggers, overridden=overridden, **extra)
+        message = "allowed" + (f" (admin override: {', '.join(dict.fromkeys(overridden))})" if overridden else "")
+        return Decision("allow", message, overridden=tuple(dict.fromkeys(overridden)), model_checked=model, **extra)
+
+    def guard(self, text: str, context: Context | None = None, *, model: bool = True) -> Decision:
+        """`check`, then log what is not plainly allowed and raise PolicyRefusal unless it is allowed."""
+        ctx = context or Context()
+        decision = self.check(text, ctx, model=model)
+        if self.log is not None and (not decision.allowed or decision.overridden):
+            self.log.record(decision, text, ctx, store_prompt=self.policy.log_prompts)
+        if not decision.allowed:
+            raise PolicyRefusal(decision.message)
+        return decision
+
+    def _model_layer(self, text: str, norm: str, permitted: Any, skip: set[str]) -> Decision | None:
+        import numpy as np
+
+        m = self._ensure_model()
+        vec, words, shares = m.encoder.encode_words(text)
+        sims = m.vectors @ vec
+        best: tuple[float, str, str] | None = None  # (excess, verdict, category)
+        scored: dict[str, tuple[float, float, int, int]] = {}
+        for cat in self.policy.categories.values():
+            ex, an = m.examples[cat.name], m.anchors[cat.name]
+            if not len(ex) or cat.name in skip or (
+                    cat.model_requires and not self.rules.term_matches(cat.model_requires, norm)):
+                continue
+            i = int(ex[np.argmax(sims[ex])])
+            j = int(an[np.argmax(sims[an])]) if len(an) else -1
+            score = float(sims[i])
+            margin = score - (float(sims[j]) if j >= 0 else 0.0)
+            scored[cat.name] = (score, margin, i, j)
+            if score >= cat.threshold and margin >= cat.margin:
+                verdict, excess = "refuse", score - cat.threshold + 1.0
+            elif score >= cat.grey and margin >= cat.grey_margin:
+                verdict, excess = "rephrase", score - cat.grey
+            else:
+                continue
+            if best is None or excess > best[0]:
+                best = (excess, verdict, cat.name)
+        if best is None:
+            return None
+        _, verdict, name = best
+        found, escalated = name, self._escalate(name, norm)
+        named: tuple[str, ...] = ()
+        if escalated is not None:
+            verdict, name, named = "refuse", escalated[0], escalated[1]
+        if permitted(name):
+            return None
+        score, margin, i, j = scored[found]  # an escalated hit keeps the scores that found it
+        # each word's share of the margin: towards the nearest example, away from the nearest anchor
+        direction = m.vectors[i] - (m.vectors[j] if j >= 0 else 0.0)
+        ranked = sorted(((float(shares[k] @ direction), w) for k, w in enumerate(words)
+                         if w.casefold() not in _STOP and len(w) > 1), reverse=True)
+        picked = [w for c, w in ranked[:3] if c > 0] or [w for _, w in ranked[:1]]
+        return self._decide(verdict, name, "model", tuple(dict.fromkeys(named + tuple(picked))),
+                            score=round(score, 3), margin=round(margin, 3), nearest=m.sentences[i])
+
+    def _escalate(self, category: str, norm: str) -> tuple[str, tuple[str, ...]] | None:
+        """A model hit in e.g. `sexual` plus a `minor` term is a `minors_sexual` refusal (the policy's escalate)."""
+        for cat in self.policy.categories.values():
+            for source, term in cat.escalate:
+                if source == category and (words := self.rules.term_matches(term, norm)):
+                    return cat.name, tuple(words[:2])
+        return None
+
+    def _decide(self, verdict: str, category: str, layer: str, triggers: tuple[str, ...], *,
+                overridden: list[str] | None = None, rights: tuple[str, ...] = (), policy: str = "",
+                **scores: Any) -> Decision:
+        cat = self.policy.categories.get(category)
+        label = cat.label if cat else category
+        words = ", ".join(f'"{t}"' for t in triggers) or "no single word"
+        if verdict == "refuse":
+            message = f"refused by policy: {label} ({layer}: {words})"
+            if scores.get("reason"):
+                message += f": {scores['reason']}"
+            if category == LOCKED:
+                message += "; this can never be overridden"
+        else:
+            message = f"please rephrase: the prompt is close to the policy's limit on {label} ({layer}: {words})"
+        return Decision(verdict, message, category, label, layer, tuple(triggers), overridden=tuple(
+            dict.fromkeys(overridden or ())), rights=rights, model_checked=layer == "model", policy=policy, **scores)
+
+
+def replace_extra(decision: Decision, overridden: list[str], extra: dict[str, Any]) -> Decision:
+    from dataclasses import replace
+
+    return replace(decision, overridden=tuple(dict.fromkeys(overridden)), rights=extra["rights"],
+                   policy=extra["policy"], model_checked=True)

@@ -1,0 +1,119 @@
+"""The hard-rule layer: the policy's patterns, term sets and character names, compiled once, matched in < 1 ms.
+
+No model, no third-party import: this layer runs before anything loads.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from sora_cli.safety.policy import LOCKED, Category, Character, Policy
+
+_APOSTROPHES = re.compile(r"['’‘`´]")
+_PUNCT = re.compile(r"[\W_]+")
+_WORD = re.compile(r"\w+")
+
+
+def normalize(text: str) -> str:
+    """Lower case, no accents or apostrophes, other punctuation to spaces, single spaces."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    return _PUNCT.sub(" ", _APOSTROPHES.sub("", text)).strip()
+
+
+def _bounded(alternatives: tuple[str, ...], plural: bool) -> re.Pattern[str] | None:
+    if not alternatives:
+        return None
+    tail = "(?:s|es)?" if plural else ""
+    return re.compile(r"(?<!\w)(?:" + "|".join(f"(?:{a})" for a in alternatives) + f"){tail}(?!\\w)")
+
+
+def _distinct(words: list[str]) -> tuple[str, ...]:
+    """Each trigger once, leaving out those inside a longer one ("fake" when "fake video" is there)."""
+    unique = list(dict.fromkeys(words))
+    return tuple(w for w in unique if not any(w != o and re.search(rf"\b{re.escape(w)}\b", o) for o in unique))
+
+
+@dataclass(frozen=True)
+class Hit:
+    category: str
+    verdict: str  # "refuse" | "rephrase"
+    triggers: tuple[str, ...]
+    layer: str = "rule"  # "rule" | "rights"
+    reason: str = ""  # the rights registry's answer, for "rights" hits
+
+
+class _Compiled:
+    def __init__(self, cat: Category, unless: tuple[str, ...]):
+        self.cat = cat
+        self.unless = _bounded(unless + cat.unless, plural=False)
+        self.patterns = [_bounded((p,), plural=False) for p in cat.patterns]
+        self.grey = [_bounded((p,), plural=False) for p in cat.grey_patterns]
+
+
+class Rules:
+    """Every category's rules plus the character names, compiled from one policy."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.terms = {name: _bounded(alts, plural=True) for name, alts in policy.terms.items()}
+        self.compiled = [_Compiled(c, policy.locked_unless if c.name == LOCKED else policy.unless)
+                         for c in policy.categories.values()]
+        self.characters: list[tuple[Character, re.Pattern[str]]] = [
+            (ch, pat) for ch in policy.characters if (pat := _bounded(ch.aliases, plural=False)) is not None]
+        self._copyright = policy.categories.get("copyrighted_character")
+
+    def scan(self, text: str) -> list[Hit]:
+        """All rule hits on a normalised prompt, in the policy's priority order."""
+        hits = []
+        for comp in self.compiled:
+            clean = comp.unless.sub(" | ", text) if comp.unless else text
+            hit = self._scan_category(comp, clean)
+            if hit is not None:
+                hits.append(hit)
+        return hits
+
+    def characters_named(self, text: str) -> list[tuple[Character, str]]:
+        comp = next((c for c in self.compiled if c.cat is self._copyright), None)
+        clean = comp.unless.sub(" | ", text) if comp and comp.unless else text
+        return [(ch, m.group(0)) for ch, pat in self.characters if (m := pat.search(clean))]
+
+    def term_matches(self, name: str, text: str) -> list[str]:
+        pat = self.terms.get(name)
+        return [m.group(0) for m in pat.finditer(text)] if pat else []
+
+    def _scan_category(self, comp: _Compiled, text: str) -> Hit | None:
+        name = comp.cat.name
+        found = [m.group(0) for pat in comp.patterns if pat and (m := pat.search(text))]
+        for group in comp.cat.all_of:
+            words = [self.term_matches(t, text) for t in group]
+            if all(words):
+                found += [w[0] for w in words]
+        for near in comp.cat.near:
+            found += self._near(text, near.first, near.then, near.within, near.either_order)
+        if found:
+            return Hit(name, "refuse", _distinct(found))
+        grey = [m.group(0) for pat in comp.grey if pat and (m := pat.search(text))]
+        for term in comp.cat.grey_terms:
+            grey += self.term_matches(term, text)[:1]
+        return Hit(name, "rephrase", _distinct(grey)) if grey else None
+
+    def _near(self, text: str, first: str, then: str, within: int, either: bool) -> list[str]:
+        a, b = self.terms.get(first), self.terms.get(then)
+        if a is None or b is None:
+            return []
+        starts = [m.start() for m in _WORD.finditer(text)]
+
+        def spans(pat: re.Pattern[str]) -> list[tuple[int, int, str]]:
+            return [(bisect_right(starts, m.start()) - 1, bisect_right(starts, m.end() - 1) - 1, m.group(0))
+                    for m in pat.finditer(text)]
+
+        xs, ys = spans(a), spans(b)
+        for x0, x1, xw in xs:
+            for y0, y1, yw in ys:
+                if 0 <= y0 - x1 - 1 <= within or (either and 0 <= x0 - y1 - 1 <= within):
+                    return [xw, yw]
+        return []
