@@ -26,7 +26,7 @@ MANIFEST = "manifest.jsonl"
 # fields a batch line may set; `output` is a file name inside --out-dir; `task` is a command name
 LINE_FIELDS = {f.name for cls in REQUEST_TYPES.values() for f in fields(cls)} | {"task"}
 _NUMERIC = {"seconds": float, "fps": int, "seed": int, "steps": int, "guidance": float, "strength": float}
-_BOOLEAN = ("visible_mark", "include_prompt", "audio")
+_BOOLEAN = ("visible_mark", "include_prompt", "audio", "attest_consent")
 _PATHS = ("image", "last_image")
 _TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 

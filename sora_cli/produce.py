@@ -16,6 +16,7 @@ from pathlib import Path
 from sora_cli.config import Config
 from sora_cli.engines import Clip, Engine, ProgressEvent, Reporter, no_report
 from sora_cli.errors import Cancelled, OutputError, SoraError, UsageError
+from sora_cli.guard import Guard
 from sora_cli.library import Library, watermark_key
 from sora_cli.media.atomic import check_output_dir
 from sora_cli.models import ModelInfo, check_task, default_model, resolve_model
@@ -46,16 +47,18 @@ class Job:
     output: Path
     inputs: Inputs | None = None  # the photo or clip it starts from
     soundtrack: ModelInfo | None = None  # the text-to-audio model for --soundtrack
+    input_faces: dict | None = None  # what the face check found in the inputs (recorded, never the faces)
 
 
 class Studio:
     """Holds the config, the plugin registry, the library and one warm engine."""
 
     def __init__(self, config: Config | None = None, registry: Registry | None = None,
-                 engine_factory: EngineFactory = local_engine):
+                 engine_factory: EngineFactory = local_engine, source: str = "cli", user: str | None = None):
         self.config = config or Config.load()
         self.registry = registry or load_registry()
         self.engine_factory = engine_factory
+        self.guard = Guard(self.config.paths, source=source, user=user)
         self._library: Library | None = None
         self._engine: Engine | None = None
         self._engine_key: tuple | None = None
@@ -71,11 +74,16 @@ class Studio:
     def prepare(self, request: GenerateRequest) -> Job:
         """Everything that can fail before a model loads fails here, inputs read and checked included."""
         request.check()
+        self.guard.check_prompts(request)  # hard rules and rights: instant, before anything else
         task = request.task
         model = resolve_model(request.model or default_model(task, self.config), self.config, self.registry)
         check_task(model, task, self.config, self.registry)
         inputs = gather(request, model, self.library)
+        if inputs.request.prompt != request.prompt:  # extend took the clip's own prompt
+            self.guard.check_prompts(inputs.request)
         request = inputs.request
+        input_faces = self.guard.check_inputs(request, inputs)
+        self.guard.start_loading()  # the moderation model loads beside the pipeline
         plan = model.family.plan(request, model_ref=model.ref, model_id=model.location,
                                  class_name=model.class_name, defaults=model.defaults)
         if task != "t2v":
@@ -88,7 +96,7 @@ class Studio:
             if "audio" in model.tasks and request.audio:
                 plan = replace(plan, notices=(*plan.notices, f"--soundtrack replaces the sound {model.ref} makes"))
         return Job(plan=plan, model=model, output=self._output_path(request, plan), inputs=inputs,
-                   soundtrack=soundtrack)
+                   soundtrack=soundtrack, input_faces=input_faces)
 
     def _output_path(self, request: GenerateRequest, plan: Plan) -> Path:
         if request.output is not None:
@@ -134,16 +142,21 @@ class Studio:
         try:
             t0 = time.perf_counter()
             engine = self.engine(job.model, request.device, request.offload, report)
+            t_loaded = time.perf_counter()
+            safety = {"prompt": self.guard.before_sampling(request), "input_faces": job.input_faces}
             t1 = time.perf_counter()
             clip = engine.generate(plan, report)
             if plan.task == "extend":
                 assert job.inputs is not None
                 clip = join(job.inputs, clip)
+            t_made = time.perf_counter()
+            safety["frames"] = self.guard.after_sampling(clip.frames)
+            t_checked = time.perf_counter()
             if job.soundtrack is not None:
                 clip.audio, clip.sample_rate = self._soundtrack(job, clip, report)
             t2 = time.perf_counter()
             report(ProgressEvent("encode"))
-            provenance, write_timings = self._write(video, clip, job, engine.model_hash)
+            provenance, write_timings = self._write(video, clip, job, engine.model_hash, safety)
             t3 = time.perf_counter()
         except (KeyboardInterrupt, Cancelled) as exc:  # Ctrl-C, or a reporter that was told to stop
             self._finish(video, "cancelled", {"code": "cancelled", "message": str(exc) or "interrupted"})
@@ -155,12 +168,14 @@ class Studio:
             self._finish(video, "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
             raise
         video.model_hash = engine.model_hash
-        video.parameters = {**video.parameters, **clip.info, **provenance,
+        video.parameters = {**video.parameters, **clip.info, **provenance, "safety": safety,
                             "notices": list(plan.notices + engine.notices)}
         video.num_frames, (height, width) = len(clip.frames), clip.frames.shape[1:3]
         video.seconds, video.size = f"{video.num_frames / clip.fps:g}", f"{width}x{height}"
         video.timings = {
-            "load": round(t1 - t0, 3), "generate": round(t2 - t1, 3), **write_timings,
+            "load": round(t_loaded - t0, 3), "moderate": round(t1 - t_loaded, 3),
+            "generate": round(t_made - t1 + t2 - t_checked, 3), "frames_check": round(t_checked - t_made, 3),
+            **write_timings,
             "total": round(t3 - started, 3), **peak_memory(clip),
         }
         self._finish(video, "completed")
@@ -189,7 +204,8 @@ class Studio:
 
         return str(self.config.get("handle") or getpass.getuser())
 
-    def _write(self, video: Video, clip: Clip, job: Job, model_hash: str | None) -> tuple[dict, dict]:
+    def _write(self, video: Video, clip: Clip, job: Job, model_hash: str | None,
+               safety: dict) -> tuple[dict, dict]:
         """Mark (invisible, then visible), encode, sign: the file appears under its name only when signed."""
         from sora_cli.marks.invisible import ALGORITHM, embed, new_content_id
         from sora_cli.media.atomic import scratch_path
@@ -213,6 +229,7 @@ class Studio:
             prompt=request.prompt if request.include_prompt else None,
             watermark_id=content_id, watermark_alg=ALGORITHM, visible_mark=request.visible_mark, task=plan.task,
             inputs=plan.parameters().get("inputs", ()), parent_video_id=video.remixed_from_video_id,
+            input_faces=safety.get("input_faces"),
         )
         sources = plan.conditioning.sources if plan.conditioning is not None else ()
         # inputs in formats C2PA cannot read (BMP, TIFF, ...) are recorded by sha256 in the assertion only

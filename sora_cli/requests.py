@@ -67,6 +67,7 @@ class GenerateRequest:
     audio: bool = True  # keep the sound a model makes with the video (--no-audio drops it)
     soundtrack: str | None = None  # a prompt for a generated soundtrack (for silent families)
     soundtrack_model: str | None = None
+    attest_consent: bool = False  # the requester has the consent of people shown in an input photo or clip
 
     def check(self) -> None:
         """Checks that need no model: the family's own rules come later, still before loading."""

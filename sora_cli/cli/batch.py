@@ -60,7 +60,7 @@ def batch(
         lines = read_lines(file, {k: v for k, v in given.items() if v is not None})
         if not lines:
             raise UsageError(f"batch file {file} has no prompts")
-        studio = open_studio(out)
+        studio = open_studio(out, source="batch")
         try:
             if dry_run:
                 _dry_run(out, studio, lines, out_dir)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sora_cli.cli.options import (
+    AttestOpt,
     AudioOpt,
     DeviceOpt,
     FitOpt,
@@ -42,7 +43,7 @@ def animate_image(
     size: SizeOpt = None, seed: SeedOpt = None, steps: StepsOpt = None, guidance: GuidanceOpt = None,
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
     visible_mark: VisibleMarkOpt = True, c2pa_include_prompt: IncludePromptOpt = False, audio: AudioOpt = True,
-    soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None,
+    soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None, attest_consent: AttestOpt = False,
     json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False, events: EventsOpt = False,
 ) -> None:
     """Bring a photo to life: a video that starts from it."""
@@ -56,6 +57,7 @@ def animate_image(
             size=size, seed=seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
             offload=offload, device=device, output=output, visible_mark=visible_mark,
             include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
+            attest_consent=attest_consent,
         ))
 
     run(out, body)
@@ -71,7 +73,7 @@ def remix(
     size: SizeOpt = None, seed: SeedOpt = None, steps: StepsOpt = None, guidance: GuidanceOpt = None,
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
     visible_mark: VisibleMarkOpt = True, c2pa_include_prompt: IncludePromptOpt = False, audio: AudioOpt = True,
-    soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None,
+    soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None, attest_consent: AttestOpt = False,
     json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False, events: EventsOpt = False,
 ) -> None:
     """Remake a clip to a new prompt, keeping its motion; the new video names it as its parent."""
@@ -85,6 +87,7 @@ def remix(
             size=size, seed=seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
             offload=offload, device=device, output=output, visible_mark=visible_mark,
             include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
+            attest_consent=attest_consent,
         ))
 
     run(out, body)
@@ -98,7 +101,7 @@ def extend(
     seed: SeedOpt = None, steps: StepsOpt = None, guidance: GuidanceOpt = None,
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
     visible_mark: VisibleMarkOpt = True, c2pa_include_prompt: IncludePromptOpt = False, audio: AudioOpt = True,
-    soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None,
+    soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None, attest_consent: AttestOpt = False,
     json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False, events: EventsOpt = False,
 ) -> None:
     """Continue a clip from its last frame and join the two into one longer video."""
@@ -111,7 +114,7 @@ def extend(
             prompt=prompt, video=video, model=model, seconds=seconds, fps=fps, size=size, seed=seed, steps=steps,
             guidance=guidance, negative_prompt=negative_prompt, offload=offload, device=device, output=output,
             visible_mark=visible_mark, include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack,
-            soundtrack_model=soundtrack_model,
+            soundtrack_model=soundtrack_model, attest_consent=attest_consent,
         ))
 
     run(out, body)

@@ -31,15 +31,17 @@ SoundtrackOpt = Annotated[str | None, typer.Option(
 SoundtrackModelOpt = Annotated[str | None, typer.Option(
     help="Text-to-audio model for --soundtrack (Stable Audio or AudioLDM2; default: the soundtrack_model "
          "setting, else the built-in tiny-audio).")]
+AttestOpt = Annotated[bool, typer.Option(
+    "--attest-consent", help="The people shown in the input photo or clip consented (recorded in the manifest).")]
 FitOpt = Annotated[str, typer.Option(
     help="How the input meets the video size: crop (fill, cut the edges), pad (fit, black bars) or stretch.")]
 
 
-def open_studio(out: Output):
+def open_studio(out: Output, source: str = "cli"):
     """The core object for one command; plugin failures are warnings, not crashes."""
     from sora_cli.produce import Studio
 
-    studio = Studio()
+    studio = Studio(source=source)
     for warning in studio.registry.warnings:
         out.warn(warning)
     return studio

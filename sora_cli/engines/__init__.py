@@ -5,12 +5,18 @@ Nothing here imports torch at module level.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sora_cli.requests import Plan
+
+# `from_pretrained` in diffusers and transformers builds modules on the meta device by patching torch.nn.Module
+# for the whole process while it runs, so two models must never load at once from two threads (the other one
+# would get weightless meta tensors). Every load in sora-cli takes this lock.
+MODEL_LOADING = threading.Lock()
 
 
 @dataclass(frozen=True)

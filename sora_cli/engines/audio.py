@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sora_cli.engines import ProgressEvent, Reporter, no_report, quiet_libraries
+from sora_cli.engines import MODEL_LOADING, ProgressEvent, Reporter, no_report, quiet_libraries
 from sora_cli.engines.device import load_dtype, pick_device
 from sora_cli.errors import ModelError
 from sora_cli.models import ModelInfo
@@ -24,7 +24,8 @@ class SoundtrackEngine:
         from diffusers import DiffusionPipeline
 
         try:
-            self.pipe = DiffusionPipeline.from_pretrained(info.location, dtype=load_dtype(self.device, False))
+            with MODEL_LOADING:
+                self.pipe = DiffusionPipeline.from_pretrained(info.location, dtype=load_dtype(self.device, False))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"cannot load soundtrack model {info.ref}: {first[:300]}") from None

@@ -6,7 +6,7 @@ import gc
 import time
 from typing import Any
 
-from sora_cli.engines import Clip, Engine, ProgressEvent, Reporter, no_report, quiet_libraries
+from sora_cli.engines import MODEL_LOADING, Clip, Engine, ProgressEvent, Reporter, no_report, quiet_libraries
 from sora_cli.engines.device import (
     apply_offload,
     choose_offload,
@@ -46,7 +46,8 @@ class DiffusersEngine(Engine):
 
         dtype = load_dtype(self.device, self.info.family.vae_fp32)
         try:
-            pipe = DiffusionPipeline.from_pretrained(self.info.location, dtype=dtype)
+            with MODEL_LOADING:
+                pipe = DiffusionPipeline.from_pretrained(self.info.location, dtype=dtype)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load model {self.info.ref} from {self.info.location}: {first[:300]}") from None

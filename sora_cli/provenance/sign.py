@@ -72,6 +72,7 @@ class ProvenanceClaim:
     # what the clip was made from: {"role", "file", "sha256", "video_id"?} for every photo or clip given
     inputs: tuple[dict[str, Any], ...] = ()
     parent_video_id: str | None = None
+    input_faces: dict[str, Any] | None = None  # faces in the inputs: count, cameos matched, consent attested
     software_name: str = "sora-cli"
     software_version: str = __version__
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -108,6 +109,8 @@ def generation_data(claim: ProvenanceClaim) -> dict[str, Any]:
         data["inputs"] = [dict(item) for item in claim.inputs]
     if claim.parent_video_id:
         data["parent_video_id"] = claim.parent_video_id
+    if claim.input_faces is not None:
+        data["input_faces"] = dict(claim.input_faces)
     if claim.prompt is not None:
         data["prompt"] = claim.prompt
     return data

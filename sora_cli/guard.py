@@ -1,0 +1,116 @@
+"""The safety steps of the one path, in order: prompt rules and input faces before anything loads, the
+moderation model's verdict before sampling starts, and the made frames before anything is written.
+
+The moderation model (MiniLM) and the nudity detector load in a background thread while the video pipeline
+loads, so a prompt is judged in full before a single step is sampled without adding their load time to a job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from sora_cli.config import Paths
+from sora_cli.requests import GenerateRequest
+
+
+class Guard:
+    def __init__(self, paths: Paths, source: str = "cli", user: str | None = None, server: str | None = None):
+        from sora_cli.safety import Context
+
+        self.paths = paths
+        self.context = Context(source=source, user=user, server=server)
+        self._moderator = None
+        self._preload: list[threading.Thread] = []
+
+    @property
+    def moderator(self):
+        if self._moderator is None:
+            from sora_cli.safety import Moderator
+
+            self._moderator = Moderator.from_paths(self.paths)
+        return self._moderator
+
+    def gallery(self) -> list[tuple[str, Any]]:
+        """Enrolled cameos as (handle, face descriptor); none until cameos exist (a later issue)."""
+        return []
+
+    def permitted(self) -> set[str]:
+        return set()
+
+    def prompts(self, request: GenerateRequest) -> list[str]:
+        return [text for text in (request.prompt, request.soundtrack) if text and text.strip()]
+
+    def check_prompts(self, request: GenerateRequest) -> None:
+        """The instant layers (hard rules, the rights registry) on every prompt of the request."""
+        for text in self.prompts(request):
+            self.moderator.guard(text, self.context, model=False)
+
+    def check_inputs(self, request: GenerateRequest, inputs: Any) -> dict[str, Any] | None:
+        """Faces in a photo or clip to animate, remix or extend: a permitted cameo, or --attest-consent."""
+        return self._input_faces(request, inputs) if _pictures(inputs) is not None else None
+
+    def start_loading(self) -> None:
+        """MiniLM (under the model-loading lock) and the nudity detector, each in a background thread."""
+        if not self._preload:
+            self._preload = [threading.Thread(target=target, name=f"sora-safety-{i}", daemon=True)
+                             for i, target in enumerate((self._load_moderation, _load_nudity_detector))]
+            for thread in self._preload:
+                thread.start()
+
+    def _load_moderation(self) -> None:
+        from sora_cli.engines import MODEL_LOADING
+
+        with MODEL_LOADING, contextlib.suppress(Exception):  # a failure is raised by the check that needs it
+            self.moderator.warm_up()
+
+    def before_sampling(self, request: GenerateRequest) -> dict[str, Any]:
+        """The moderation model's verdict on every prompt (it has been loading beside the pipeline)."""
+        decisions = [self.moderator.guard(text, self.context) for text in self.prompts(request)]
+        return {"verdict": "allow", "policy": self.moderator.policy.digest,
+                "model_checked": all(d.model_checked for d in decisions)}
+
+    def after_sampling(self, frames: Any) -> dict[str, Any]:
+        """Nudity on sampled frames; faces too when there are cameos to match them against."""
+        from sora_cli.safety import check_frames
+
+        gallery = self.gallery()
+        report = check_frames(frames, gallery=gallery, permitted=self.permitted(), policy=self.moderator.policy,
+                              faces=bool(gallery))
+        if report.blocked and self.moderator.log is not None:
+            self.moderator.log.record_pictures(report, self.context, policy=self.moderator.policy.digest)
+        report.enforce()
+        return report.to_dict()
+
+    def _input_faces(self, request: GenerateRequest, inputs: Any) -> dict[str, Any]:
+        from sora_cli.safety import check_input_faces
+
+        report = check_input_faces(_pictures(inputs), gallery=self.gallery(), permitted=self.permitted(),
+                                   attest_consent=request.attest_consent)
+        if not report.allowed and self.moderator.log is not None:
+            self.moderator.log.record_pictures(report, self.context, kind="input",
+                                               policy=self.moderator.policy.digest)
+        report.enforce()
+        return report.to_dict()
+
+
+def _pictures(inputs: Any) -> Any:
+    """The photo(s) or the clip's frames a task starts from, as uint8 arrays; None for text-to-video."""
+    import numpy as np
+
+    if inputs is None:
+        return None
+    if inputs.images:
+        return np.stack([np.asarray(img.resize(inputs.images["image"].size)) for img in inputs.images.values()])
+    if inputs.clip is not None:
+        return inputs.clip.frames
+    return None
+
+
+def _load_nudity_detector() -> None:
+    """onnxruntime builds no torch modules, so no lock; a failure is raised by the frame check itself."""
+    from sora_cli.safety.frames import nudity_detector
+
+    with contextlib.suppress(Exception):
+        nudity_detector()
