@@ -139,25 +139,24 @@ class Studio:
             remixed_from_video_id=parent.id if parent else None,
         )
         self.library.save(video)
+        lap = Laps()
         try:
-            t0 = time.perf_counter()
             engine = self.engine(job.model, request.device, request.offload, report)
-            t_loaded = time.perf_counter()
+            lap("load")
             safety = {"prompt": self.guard.before_sampling(request), "input_faces": job.input_faces}
-            t1 = time.perf_counter()
+            lap("moderate")
             clip = engine.generate(plan, report)
             if plan.task == "extend":
                 assert job.inputs is not None
                 clip = join(job.inputs, clip)
-            t_made = time.perf_counter()
+            lap("generate")
             safety["frames"] = self.guard.after_sampling(clip.frames)
-            t_checked = time.perf_counter()
+            lap("frames_check")
             if job.soundtrack is not None:
                 clip.audio, clip.sample_rate = self._soundtrack(job, clip, report)
-            t2 = time.perf_counter()
+                lap("soundtrack")
             report(ProgressEvent("encode"))
             provenance, write_timings = self._write(video, clip, job, engine.model_hash, safety)
-            t3 = time.perf_counter()
         except (KeyboardInterrupt, Cancelled) as exc:  # Ctrl-C, or a reporter that was told to stop
             self._finish(video, "cancelled", {"code": "cancelled", "message": str(exc) or "interrupted"})
             raise
@@ -172,12 +171,8 @@ class Studio:
                             "notices": list(plan.notices + engine.notices)}
         video.num_frames, (height, width) = len(clip.frames), clip.frames.shape[1:3]
         video.seconds, video.size = f"{video.num_frames / clip.fps:g}", f"{width}x{height}"
-        video.timings = {
-            "load": round(t_loaded - t0, 3), "moderate": round(t1 - t_loaded, 3),
-            "generate": round(t_made - t1 + t2 - t_checked, 3), "frames_check": round(t_checked - t_made, 3),
-            **write_timings,
-            "total": round(t3 - started, 3), **peak_memory(clip),
-        }
+        video.timings = {**lap.times, **write_timings, "total": round(time.perf_counter() - started, 3),
+                         **peak_memory(clip)}
         self._finish(video, "completed")
         report(ProgressEvent("done"))
         return video
@@ -214,7 +209,7 @@ class Studio:
         from sora_cli.provenance.sign import SIGNABLE_SUFFIXES
 
         plan, request, output = job.plan, job.plan.request, job.output
-        t0 = time.perf_counter()
+        lap = Laps()
         content_id = new_content_id()
         frames = embed(clip.frames, content_id)
         if request.visible_mark:
@@ -234,15 +229,15 @@ class Studio:
         sources = plan.conditioning.sources if plan.conditioning is not None else ()
         # inputs in formats C2PA cannot read (BMP, TIFF, ...) are recorded by sha256 in the assertion only
         ingredients = [s.path for s in sources if s.path.suffix.lower() in SIGNABLE_SUFFIXES]
-        t1 = time.perf_counter()
+        lap("mark")
         with scratch_path(output, ".mp4") as unsigned:
             encode_mp4(frames, clip.fps, unsigned, audio=clip.audio, sample_rate=clip.sample_rate)
-            t2 = time.perf_counter()
+            lap("encode")
             # a remixed or extended clip is the parent (parentOf); photos are inputs to the model (inputTo)
             signed = sign_mp4(unsigned, output, claim, self.identity, thumbnail_jpeg=thumbnail,
                               ingredients=ingredients,
                               relationship="parentOf" if plan.task in ("v2v", "extend") else "inputTo")
-        t3 = time.perf_counter()
+        lap("sign")
         thumb = self.config.paths.thumbnails_dir / f"{video.id}.jpg"
         write_bytes(thumbnail, thumb)
         video.path = str(output.resolve())
@@ -251,7 +246,7 @@ class Studio:
         video.watermark_id = watermark_key(content_id)
         video.manifest_label = signed["manifest_label"]
         info = {"visible_mark": request.visible_mark, "signer": self.identity.subject, "watermark": ALGORITHM}
-        return info, {"mark": round(t1 - t0, 3), "encode": round(t2 - t1, 3), "sign": round(t3 - t2, 3)}
+        return info, lap.times
 
     def _finish(self, video: Video, status: str, error: dict | None = None) -> None:
         video.status = status
@@ -268,6 +263,19 @@ class Studio:
         if self._sound is not None:
             self._sound.close()
             self._sound = None
+
+
+class Laps:
+    """Named wall-clock laps: each call records the time since the previous one."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def peak_memory(clip: Clip) -> dict[str, float]:
