@@ -132,6 +132,8 @@ def _to_request(row: dict[str, Any] | str, defaults: dict[str, Any], folder: Pat
             if values[key].strip().lower() not in _TRUTH:
                 raise UsageError(f"{key} must be true or false, got {values[key]!r}")
             values[key] = _TRUTH[values[key].strip().lower()]
+    if isinstance(values.get("cameos"), str | list):
+        values["cameos"] = tuple([values["cameos"]] if isinstance(values["cameos"], str) else values["cameos"])
     if "output" in values and values["output"] is not None:
         values["output"] = Path(str(values["output"]))
     if not isinstance(values.get("prompt"), str):

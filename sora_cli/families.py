@@ -124,7 +124,7 @@ class Family:
     def call_kwargs(self, plan: Plan) -> dict[str, Any]:
         """Arguments for the pipeline's __call__, diffusers' names throughout."""
         kwargs: dict[str, Any] = {
-            "prompt": plan.request.prompt,
+            "prompt": plan.model_prompt or plan.request.prompt,
             "negative_prompt": plan.request.negative_prompt,
             "height": plan.height,
             "width": plan.width,

@@ -20,8 +20,10 @@ class Guard:
         from sora_cli.safety import Context
 
         self.paths = paths
+        self.user = user  # the requester on a server; None is this machine's owner
         self.context = Context(source=source, user=user, server=server)
         self._moderator = None
+        self._book = None
         self._preload: list[threading.Thread] = []
 
     @property
@@ -32,12 +34,37 @@ class Guard:
             self._moderator = Moderator.from_paths(self.paths)
         return self._moderator
 
+    @property
+    def book(self):
+        if self._book is None:
+            from sora_cli.cameo import CameoBook
+
+            self._book = CameoBook(self.paths)
+        return self._book
+
     def gallery(self) -> list[tuple[str, Any]]:
-        """Enrolled cameos as (handle, face descriptor); none until cameos exist (a later issue)."""
-        return []
+        """Enrolled cameos as ("@handle", face descriptor): their faces may appear only where permitted."""
+        return self.book.gallery()
 
     def permitted(self) -> set[str]:
-        return set()
+        return self.book.permitted(self.user)
+
+    def cameos(self, request: GenerateRequest) -> tuple[str, ...]:
+        """The cameos a request uses (@handles in the prompt and --cameo), checked: permission, rules, at most two."""
+        from sora_cli.cameo.access import normalize_handle
+        from sora_cli.errors import PolicyRefusal
+
+        handles = tuple(dict.fromkeys(normalize_handle(h) for h in
+                                      [*self.book.handles_in(request.prompt), *request.cameos]))
+        if handles:
+            ok, reason = self.book.check_use(list(handles), self.user, request.prompt)
+            if not ok:
+                if self.moderator.log is not None:
+                    self.moderator.log.add(kind="cameo", verdict="refuse", source=self.context.source,
+                                           category="cameo_consent", layer="cameo", user=self.user,
+                                           details={"cameos": list(handles), "reason": reason})
+                raise PolicyRefusal(f"refused: {reason}")
+        return handles
 
     def prompts(self, request: GenerateRequest) -> list[str]:
         return [text for text in (request.prompt, request.soundtrack) if text and text.strip()]

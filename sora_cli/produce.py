@@ -75,9 +75,13 @@ class Studio:
         """Everything that can fail before a model loads fails here, inputs read and checked included."""
         request.check()
         self.guard.check_prompts(request)  # hard rules and rights: instant, before anything else
+        cameos = self.guard.cameos(request)  # consented likenesses: permission, owners' rules, at most two
         task = request.task
-        model = resolve_model(request.model or default_model(task, self.config), self.config, self.registry)
+        wanted = "reference" if cameos else task  # a cameo is reference frames: VACE models take them
+        model = resolve_model(request.model or default_model(wanted, self.config), self.config, self.registry)
         check_task(model, task, self.config, self.registry)
+        if cameos:
+            check_task(model, "reference", self.config, self.registry)
         inputs = gather(request, model, self.library)
         if inputs.request.prompt != request.prompt:  # extend took the clip's own prompt
             self.guard.check_prompts(inputs.request)
@@ -88,6 +92,8 @@ class Studio:
                                  class_name=model.class_name, defaults=model.defaults)
         if task != "t2v":
             plan = replace(plan, conditioning=conditioning(inputs, plan), notices=(*inputs.notices, *plan.notices))
+        if cameos:
+            plan = self._with_cameos(plan, cameos)
         soundtrack = None
         if request.soundtrack is not None:
             ref = request.soundtrack_model or default_model("soundtrack", self.config)
@@ -97,6 +103,18 @@ class Studio:
                 plan = replace(plan, notices=(*plan.notices, f"--soundtrack replaces the sound {model.ref} makes"))
         return Job(plan=plan, model=model, output=self._output_path(request, plan), inputs=inputs,
                    soundtrack=soundtrack, input_faces=input_faces)
+
+    def _with_cameos(self, plan: Plan, cameos: tuple[str, ...]) -> Plan:
+        """Condition on the cameos' reference frames; the text encoder gets their names, not their @handles."""
+        from sora_cli.media.inputs import fit_image
+        from sora_cli.requests import Conditioning
+
+        book = self.guard.book
+        frames = tuple(fit_image(img, plan.width, plan.height, mode="pad")
+                       for handle in cameos for img in book.reference_frames(handle))
+        cond = replace(plan.conditioning or Conditioning(), reference_images=frames)
+        return replace(plan, conditioning=cond, cameos=cameos,
+                       model_prompt=book.prompt_for_model(plan.request.prompt))
 
     def _output_path(self, request: GenerateRequest, plan: Plan) -> Path:
         if request.output is not None:
@@ -139,6 +157,8 @@ class Studio:
             remixed_from_video_id=parent.id if parent else None,
         )
         self.library.save(video)
+        for handle in plan.cameos:  # every use is in the owner's audit log, drafts and failures included
+            self.guard.book.record_use(handle, video.id, self.guard.user, sha256_text(request.prompt))
         lap = Laps()
         try:
             engine = self.engine(job.model, request.device, request.offload, report)
@@ -151,6 +171,8 @@ class Studio:
                 clip = join(job.inputs, clip)
             lap("generate")
             safety["frames"] = self.guard.after_sampling(clip.frames)
+            if plan.cameos:  # reported, not enforced: a model may not manage a likeness
+                safety["cameo_match"] = self.guard.book.match_output(clip.frames, list(plan.cameos))
             lap("frames_check")
             if job.soundtrack is not None:
                 clip.audio, clip.sample_rate = self._soundtrack(job, clip, report)
@@ -224,7 +246,7 @@ class Studio:
             prompt=request.prompt if request.include_prompt else None,
             watermark_id=content_id, watermark_alg=ALGORITHM, visible_mark=request.visible_mark, task=plan.task,
             inputs=plan.parameters().get("inputs", ()), parent_video_id=video.remixed_from_video_id,
-            input_faces=safety.get("input_faces"),
+            input_faces=safety.get("input_faces"), cameos=plan.cameos,
         )
         sources = plan.conditioning.sources if plan.conditioning is not None else ()
         # inputs in formats C2PA cannot read (BMP, TIFF, ...) are recorded by sha256 in the assertion only
@@ -263,6 +285,12 @@ class Studio:
         if self._sound is not None:
             self._sound.close()
             self._sound = None
+
+
+def sha256_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Laps:

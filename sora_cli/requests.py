@@ -68,6 +68,7 @@ class GenerateRequest:
     soundtrack: str | None = None  # a prompt for a generated soundtrack (for silent families)
     soundtrack_model: str | None = None
     attest_consent: bool = False  # the requester has the consent of people shown in an input photo or clip
+    cameos: tuple[str, ...] = ()  # --cameo handles, besides the @handles in the prompt
 
     def check(self) -> None:
         """Checks that need no model: the family's own rules come later, still before loading."""
@@ -206,6 +207,8 @@ class Plan:
     notices: tuple[str, ...] = ()
     task: str = "t2v"
     conditioning: Conditioning | None = None
+    cameos: tuple[str, ...] = ()  # bare handles of the cameos this video uses
+    model_prompt: str | None = None  # the prompt the text encoder gets (@handles turned into names)
 
     @property
     def seconds(self) -> float:
@@ -231,6 +234,7 @@ class Plan:
             "guidance": self.guidance,
             "seed": self.seed,
             "task": self.task,
+            **({"cameos": list(self.cameos)} if self.cameos else {}),
             **({"strength": self.conditioning.strength}
                if self.conditioning is not None and self.conditioning.strength is not None else {}),
             **({"inputs": [{"role": s.role, "file": s.path.name, "sha256": s.sha256, "video_id": s.video_id,

@@ -37,7 +37,8 @@ def test_importing_the_app_pulls_in_nothing_heavy():
 
 def test_help_of_every_command_is_light():
     for args in (["--help"], ["generate", "--help"], ["batch", "--help"], ["models", "--help"],
-                 ["library", "--help"], ["config", "--help"]):
+                 ["library", "--help"], ["config", "--help"], ["animate-image", "--help"], ["remix", "--help"],
+                 ["extend", "--help"], ["policy", "--help"], ["cameo", "--help"]):
         assert _heavy_after(*args) == "", args
 
 

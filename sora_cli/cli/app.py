@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sora_cli import __version__
-from sora_cli.cli import config, keys, library, models, policy
+from sora_cli.cli import cameo, config, keys, library, models, policy
 from sora_cli.cli.batch import batch
 from sora_cli.cli.create import animate_image, extend, remix
 from sora_cli.cli.generate import generate
@@ -47,6 +47,7 @@ app.add_typer(library.app, name="videos", hidden=True)
 app.command("verify-provenance")(verify_provenance)
 app.add_typer(keys.app, name="keys")
 app.add_typer(policy.app, name="policy")
+app.add_typer(cameo.app, name="cameo")
 app.add_typer(config.app, name="config")
 
 

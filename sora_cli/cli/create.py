@@ -10,6 +10,7 @@ import typer
 from sora_cli.cli.options import (
     AttestOpt,
     AudioOpt,
+    CameoOpt,
     DeviceOpt,
     FitOpt,
     FpsOpt,
@@ -39,6 +40,7 @@ def animate_image(
     last_image: Annotated[Path | None, typer.Option(
         help="A photo for the last frame (first-and-last-frame models such as Wan I2V).")] = None,
     fit: FitOpt = "crop",
+    cameo: CameoOpt = None,
     output: OutputOpt = None, model: ModelOpt = None, seconds: SecondsOpt = None, fps: FpsOpt = None,
     size: SizeOpt = None, seed: SeedOpt = None, steps: StepsOpt = None, guidance: GuidanceOpt = None,
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
@@ -57,7 +59,7 @@ def animate_image(
             size=size, seed=seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
             offload=offload, device=device, output=output, visible_mark=visible_mark,
             include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
-            attest_consent=attest_consent,
+            attest_consent=attest_consent, cameos=tuple(cameo or ()),
         ))
 
     run(out, body)
@@ -69,6 +71,7 @@ def remix(
     strength: Annotated[float, typer.Option(
         help="How much to change, above 0 to 1: low keeps the clip's look, 1 keeps only its motion.")] = 0.7,
     fit: FitOpt = "crop",
+    cameo: CameoOpt = None,
     output: OutputOpt = None, model: ModelOpt = None, seconds: SecondsOpt = None, fps: FpsOpt = None,
     size: SizeOpt = None, seed: SeedOpt = None, steps: StepsOpt = None, guidance: GuidanceOpt = None,
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
@@ -87,7 +90,7 @@ def remix(
             size=size, seed=seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt,
             offload=offload, device=device, output=output, visible_mark=visible_mark,
             include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
-            attest_consent=attest_consent,
+            attest_consent=attest_consent, cameos=tuple(cameo or ()),
         ))
 
     run(out, body)

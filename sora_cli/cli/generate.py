@@ -10,6 +10,7 @@ import typer
 
 from sora_cli.cli.options import (
     AudioOpt,
+    CameoOpt,
     DeviceOpt,
     FpsOpt,
     GuidanceOpt,
@@ -66,6 +67,7 @@ def generate(
     audio: AudioOpt = True,
     soundtrack: SoundtrackOpt = None,
     soundtrack_model: SoundtrackModelOpt = None,
+    cameo: CameoOpt = None,
     prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from a file.")] = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -82,7 +84,7 @@ def generate(
             prompt=read_prompt(prompt, prompt_file), model=model, seconds=seconds, fps=fps, size=size,
             seed=seed, steps=steps, guidance=guidance, negative_prompt=negative_prompt, offload=offload,
             device=device, output=output, visible_mark=visible_mark, include_prompt=c2pa_include_prompt,
-            audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
+            audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model, cameos=tuple(cameo or ()),
         )
         make_video(out, request)
 

@@ -31,6 +31,8 @@ SoundtrackOpt = Annotated[str | None, typer.Option(
 SoundtrackModelOpt = Annotated[str | None, typer.Option(
     help="Text-to-audio model for --soundtrack (Stable Audio or AudioLDM2; default: the soundtrack_model "
          "setting, else the built-in tiny-audio).")]
+CameoOpt = Annotated[list[str] | None, typer.Option(
+    "--cameo", help="Put a consented cameo in the video (repeatable, at most two; @handle in the prompt works too).")]
 AttestOpt = Annotated[bool, typer.Option(
     "--attest-consent", help="The people shown in the input photo or clip consented (recorded in the manifest).")]
 FitOpt = Annotated[str, typer.Option(
