@@ -7,8 +7,10 @@ the attention mask, then L2 normalisation), so the vectors are the ones sentence
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,26 +66,82 @@ class MiniLM:
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
     def encode_words(self, text: str) -> tuple[Any, list[str], Any]:
-        """One text's unit vector, its words, and each word's share of that vector.
+        """One text's unit vector, its words, and each word's share of that vector (see `encode_words_batch`)."""
+        return self.encode_words_batch([text])[0]
+
+    def encode_words_batch(self, texts: list[str]) -> list[tuple[Any, list[str], Any]]:
+        """For each text: its unit vector, its words, and each word's share of that vector, in one forward pass.
 
         Mean pooling makes the vector a sum over tokens (`shares.sum(0)` plus the [CLS]/[SEP] share), so a word's
-        share of a cosine score `vector @ e` is `shares[w] @ e`: an exact attribution at no extra cost.
+        share of any linear score `vector @ e` is `shares[w] @ e`: an exact attribution at no extra cost. A few short
+        texts run on one intra-op thread: on a busy 2-core machine, two threads wait on each other (~140 ms against
+        ~17 ms for one prompt).
         """
         import numpy as np
 
-        enc = self.tokenizer.encode(text)
-        hidden, weights = self._forward([enc])
-        tokens = (hidden * weights)[0].float().cpu().numpy()
-        pooled = tokens.sum(0) / max(float(weights.sum()), 1e-9)
-        scale = 1.0 / (max(float(weights.sum()), 1e-9) * max(float(np.linalg.norm(pooled)), 1e-12))
-        words: dict[int, list[int]] = {}
-        for t, w in enumerate(enc.word_ids):
-            if w is not None:
-                words.setdefault(w, []).append(t)
-        spans = [(text[enc.offsets[ts[0]][0]:enc.offsets[ts[-1]][1]], tokens[ts].sum(0) * scale)
-                 for ts in words.values()]
-        shares = np.array([v for _, v in spans]) if spans else np.zeros((0, 384), dtype=np.float32)
-        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32), [w for w, _ in spans], shares
+        self.tokenizer.no_padding()
+        try:
+            encodings = self.tokenizer.encode_batch(texts)
+        finally:
+            self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        # one forward pass; past 24 tokens, texts under 60 % of the longest get their own, so short clauses are not
+        # padded to a long prompt's length
+        longest = max((len(e.ids) for e in encodings), default=0)
+        short = [i for i, e in enumerate(encodings) if longest > 24 and len(e.ids) <= 0.6 * longest]
+        groups = [g for g in (short, [i for i in range(len(texts)) if i not in set(short)]) if g]
+        token_vectors: list[Any] = [None] * len(texts)
+        with one_thread(self.torch, len(texts) <= 32):
+            for group in groups:
+                longest = max(len(encodings[i].ids) for i in group)
+                batch = [_padded(encodings[i], longest) for i in group]
+                hidden, weights = self._forward(batch)
+                values = (hidden * weights).float().cpu().numpy()
+                for row, i in enumerate(group):
+                    token_vectors[i] = values[row, :len(encodings[i].ids)]
+        out = []
+        for text, enc, tokens in zip(texts, encodings, token_vectors, strict=True):
+            count = len(enc.ids)
+            pooled = tokens.sum(0) / max(float(count), 1e-9)
+            norm = max(float(np.linalg.norm(pooled)), 1e-12)
+            scale = 1.0 / (max(float(count), 1e-9) * norm)
+            words: dict[int, list[int]] = {}
+            for t, w in enumerate(enc.word_ids):
+                if w is not None:
+                    words.setdefault(w, []).append(t)
+            spans = [(text[enc.offsets[ts[0]][0]:enc.offsets[ts[-1]][1]], tokens[ts].sum(0) * scale)
+                     for ts in words.values()]
+            shares = np.array([v for _, v in spans]) if spans else np.zeros((0, 384), dtype=np.float32)
+            out.append(((pooled / norm).astype(np.float32), [w for w, _ in spans], shares))
+        return out
+
+    def vocabulary(self) -> set[str]:
+        """The whole words of the tokenizer's vocabulary (no '##' pieces): the words MiniLM knows as such."""
+        return {w for w in self.tokenizer.get_vocab() if w.isalpha()}
+
+
+class _Padded:
+    """An encoding padded to a length, with the fields `_forward` reads."""
+
+    def __init__(self, ids: list[int], mask: list[int]):
+        self.ids, self.attention_mask = ids, mask
+
+
+def _padded(encoding: Any, length: int) -> _Padded:
+    extra = length - len(encoding.ids)
+    return _Padded(list(encoding.ids) + [0] * extra, list(encoding.attention_mask) + [0] * extra)
+
+
+@contextlib.contextmanager
+def one_thread(torch: Any, enabled: bool = True) -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block (when `enabled`), then restore the previous count."""
+    before = torch.get_num_threads() if enabled else 1
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
 
 
 def cached_encode(encoder: MiniLM, texts: list[str], cache_dir: Path | None) -> Any:
@@ -111,3 +169,91 @@ def cached_encode(encoder: MiniLM, texts: list[str], cache_dir: Path | None) -> 
     except OSError:
         pass  # an unwritable cache only costs time
     return vectors
+
+
+def fit_classifier(vectors: Any, labels: Any, classes: int, c: float = 16.0, iterations: int = 400) -> tuple[Any, Any]:
+    """Multinomial logistic regression on unit vectors: weights [384, classes] and biases [classes].
+
+    The loss is the summed cross-entropy plus |W|^2 / 2c (scikit-learn's convention for `C`), minimised by
+    L-BFGS in numpy: ~0.2 s for 1,500 sentences and 10 classes.
+    """
+    import numpy as np
+
+    x = np.hstack([np.asarray(vectors, np.float64), np.ones((len(labels), 1))])
+    y = np.zeros((len(labels), classes))
+    y[np.arange(len(labels)), np.asarray(labels)] = 1.0
+    d = x.shape[1]
+    reg = np.ones((d, 1)) / c
+    reg[-1] = 0.0  # no penalty on the biases
+
+    def loss(w: Any) -> tuple[float, Any]:
+        w = w.reshape(d, classes)
+        z = x @ w
+        z -= z.max(1, keepdims=True)
+        e = np.exp(z)
+        s = e.sum(1, keepdims=True)
+        value = float(-(y * (z - np.log(s))).sum() + 0.5 * (reg * w * w).sum())
+        return value, (x.T @ (e / s - y) + reg * w).ravel()
+
+    w = np.zeros(d * classes)
+    f, g = loss(w)
+    steps: list[tuple[Any, Any]] = []
+    for _ in range(iterations):
+        q, alphas = g.copy(), []
+        for s_, y_ in reversed(steps):
+            alpha = (s_ @ q) / (y_ @ s_)
+            alphas.append(alpha)
+            q -= alpha * y_
+        if steps:
+            q *= (steps[-1][0] @ steps[-1][1]) / (steps[-1][1] @ steps[-1][1])
+        for (s_, y_), alpha in zip(steps, reversed(alphas), strict=True):
+            q += s_ * (alpha - (y_ @ q) / (y_ @ s_))
+        direction = -q
+        slope = float(g @ direction)
+        if slope >= 0:  # not a descent direction: restart from the gradient
+            direction, slope, steps = -g, float(-(g @ g)), []
+        step = 1.0
+        while True:
+            w2 = w + step * direction
+            f2, g2 = loss(w2)
+            if f2 <= f + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        if (w2 - w) @ (g2 - g) > 1e-10:
+            steps = [*steps[-9:], (w2 - w, g2 - g)]
+        converged = abs(f - f2) < 1e-8 * max(1.0, abs(f))
+        w, f, g = w2, f2, g2
+        if converged:
+            break
+    w = w.reshape(d, classes)
+    return w[:-1].astype(np.float32), w[-1].astype(np.float32)
+
+
+def cached_classifier(vectors: Any, labels: list[int], classes: int, c: float,
+                      cache_dir: Path | None) -> tuple[Any, Any]:
+    """`fit_classifier`, once per set of sentences, labels and `c`; later runs read it from the cache folder."""
+    import numpy as np
+
+    if cache_dir is None:
+        return fit_classifier(vectors, labels, classes, c)
+    digest = hashlib.sha256(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    digest.update(repr((labels, classes, c)).encode())
+    path = cache_dir / f"classifier-{digest.hexdigest()[:20]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as data:
+                weights, biases = data["weights"], data["biases"]
+            if weights.shape == (vectors.shape[1], classes) and biases.shape == (classes,):
+                return weights, biases
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache file is rebuilt below
+    weights, biases = fit_classifier(vectors, labels, classes, c)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, weights=weights, biases=biases)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return weights, biases

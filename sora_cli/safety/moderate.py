@@ -7,10 +7,18 @@
 
 `check` returns a Decision and never raises for a refusal; `guard` logs refusals, rephrase requests and
 admin overrides to the safety log and raises PolicyRefusal (exit 5) for anything not allowed.
+
+The model layer: a logistic-regression classifier over MiniLM vectors, trained when the model loads (and cached)
+on every category's example sentences against all benign anchors, scores the whole prompt and each of its clauses
+(and, for long prompts, overlapping 8-word windows), so a harmless clause cannot dilute a harmful one. A category
+refuses when the classifier's probability that the fragment is unsafe reaches its `threshold` and the fragment's
+nearest example of that category is not beaten by the nearest anchor by more than -`margin`. With the model loaded,
+one-letter slips in words the tokenizer does not know ("sucidal") are mended towards the rules' own words first.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -22,9 +30,12 @@ from sora_cli.errors import PolicyRefusal
 from sora_cli.safety.log import SafetyLog
 from sora_cli.safety.policy import LOCKED, Policy, load_policy
 from sora_cli.safety.rights import RightsRegistry, load_rights
-from sora_cli.safety.rules import Hit, Rules, normalize
+from sora_cli.safety.rules import Hit, Rules, Speller, normalize, trigger_words
 
 COPYRIGHT = "copyrighted_character"
+STRENGTH = 16.0  # the classifier's inverse L2 penalty (scikit-learn's C), chosen by cross-validation on the policy
+_CLAUSE = re.compile(r"\s*(?:[,;:.!?()\[\]]+|\s[-–—]+\s|\b(?:and then|then|while|before|after|until|so that|but|"
+                     r"whereas|as soon as|when)\b)\s*", re.IGNORECASE)
 _STOP = frozenset("a an the of in on at to and or with by for from into onto is are was be as it its this that "
                   "his her their my your our while very some".split())
 
@@ -73,7 +84,23 @@ class _Model:
     vectors: Any  # [N, 384]
     sentences: list[str]
     examples: dict[str, Any] = field(default_factory=dict)  # category -> indices
-    anchors: dict[str, Any] = field(default_factory=dict)
+    anchors: Any = None  # indices of every benign anchor (the global ones and each category's)
+    classes: list[str] = field(default_factory=list)  # the classifier's classes: "benign", then the categories
+    weights: Any = None  # [384, classes]
+    biases: Any = None  # [classes]
+    speller: Speller | None = None
+
+
+def fragments(text: str, window: int = 8, stride: int = 4, most: int = 16) -> list[str]:
+    """The prompt, its clauses of three words or more and, past 16 words, overlapping `window`-word spans."""
+    out = [text]
+    clauses = [c for c in _CLAUSE.split(text) if c and len(c.split()) >= 3]
+    if len(clauses) > 1:
+        out += clauses
+    words = text.split()
+    if len(words) > 16:
+        out += [" ".join(words[i:i + window]) for i in range(0, len(words) - window + stride, stride)]
+    return list(dict.fromkeys(out))[:most]
 
 
 class Moderator:
@@ -123,7 +150,7 @@ class Moderator:
     def _build(self) -> None:
         import numpy as np
 
-        from sora_cli.safety.embed import MiniLM, cached_encode
+        from sora_cli.safety.embed import MiniLM, cached_classifier, cached_encode
 
         encoder = self.encoder or MiniLM(self.device)
         sentences: list[str] = []
@@ -137,10 +164,23 @@ class Moderator:
             return np.array([index[t] for t in texts], dtype=np.int64)
 
         model = _Model(encoder, None, sentences)
+        anchors = list(self.policy.anchors)
         for cat in self.policy.categories.values():
             model.examples[cat.name] = ids(cat.examples)
-            model.anchors[cat.name] = ids(self.policy.anchors + cat.anchors)
+            anchors += cat.anchors
+        model.anchors = ids(tuple(anchors))
         model.vectors = cached_encode(encoder, sentences, self.cache_dir)
+        model.classes = ["benign", *(c for c, ex in model.examples.items() if len(ex))]
+        labels = np.zeros(len(sentences), dtype=np.int64)  # an anchor that is also an example counts as the example
+        for k, name in enumerate(model.classes[1:], 1):
+            labels[model.examples[name]] = k
+        rows = np.unique(np.concatenate([model.anchors, *model.examples.values()]))
+        if len(model.classes) > 1 and len(model.anchors):
+            model.weights, model.biases = cached_classifier(model.vectors[rows], labels[rows].tolist(),
+                                                            len(model.classes), STRENGTH, self.cache_dir)
+        if hasattr(encoder, "vocabulary"):
+            words, stems = trigger_words(self.policy)
+            model.speller = Speller(words, stems, encoder.vocabulary())
         self.encoder = encoder
         self._model = model
 
@@ -159,6 +199,9 @@ class Moderator:
         """The verdict on a prompt; `model=False` runs only the rules and the rights registry (instant)."""
         ctx = context or Context()
         norm = normalize(text)
+        if model:  # mend slips in unknown words ("sucidal") before the rules run again on the mended text
+            speller = self._ensure_model().speller
+            norm = speller.correct(norm) if speller is not None else norm
         hits = self.rules.scan(norm)
         allowed_rights: list[str] = []
         for character, said in self.rules.characters_named(norm):
@@ -214,45 +257,72 @@ class Moderator:
         import numpy as np
 
         m = self._ensure_model()
-        vec, words, shares = m.encoder.encode_words(text)
-        sims = m.vectors @ vec
-        best: tuple[float, str, str] | None = None  # (excess, verdict, category)
-        scored: dict[str, tuple[float, float, int, int]] = {}
-        for cat in self.policy.categories.values():
-            ex, an = m.examples[cat.name], m.anchors[cat.name]
-            if not len(ex) or cat.name in skip or (
-                    cat.model_requires and not self.rules.term_matches(cat.model_requires, norm)):
-                continue
-            i = int(ex[np.argmax(sims[ex])])
-            j = int(an[np.argmax(sims[an])]) if len(an) else -1
-            score = float(sims[i])
-            margin = score - (float(sims[j]) if j >= 0 else 0.0)
-            scored[cat.name] = (score, margin, i, j)
-            if score >= cat.threshold and margin >= cat.margin:
-                verdict, excess = "refuse", score - cat.threshold + 1.0
-            elif score >= cat.grey and margin >= cat.grey_margin:
-                verdict, excess = "rephrase", score - cat.grey
-            else:
-                continue
-            if best is None or excess > best[0]:
-                best = (excess, verdict, cat.name)
-        if best is None:
+        if m.weights is None:
             return None
-        _, verdict, name = best
-        found, escalated = name, self._escalate(name, norm)
-        named: tuple[str, ...] = ()
-        if escalated is not None:
-            verdict, name, named = "refuse", escalated[0], escalated[1]
-        if permitted(name):
-            return None
-        score, margin, i, j = scored[found]  # an escalated hit keeps the scores that found it
-        # each word's share of the margin: towards the nearest example, away from the nearest anchor
-        direction = m.vectors[i] - (m.vectors[j] if j >= 0 else 0.0)
-        ranked = sorted(((float(shares[k] @ direction), w) for k, w in enumerate(words)
-                         if w.casefold() not in _STOP and len(w) > 1), reverse=True)
+        parts = fragments(text)
+        encoded = m.encoder.encode_words_batch(parts)
+        vecs = np.stack([v for v, _, _ in encoded])
+        logits = vecs @ m.weights + m.biases
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        sims = vecs @ m.vectors.T
+        anchor_best = sims[:, m.anchors].max(1) if len(m.anchors) else np.full(len(parts), -1.0)
+        cats = self.policy.categories
+        # where a category's model layer may not count (a `model_requires` term set the prompt lacks), its share goes
+        # to the category it escalates from (`minors_sexual` -> `sexual`), else to no category
+        moved = {}
+        for k, name in enumerate(m.classes[1:], 1):
+            cat = cats[name]
+            if name in skip:
+                moved[k] = None
+            elif cat.model_requires and not self.rules.term_matches(cat.model_requires, norm):
+                source = next((src for src, _ in cat.escalate if src in m.classes and src not in skip), None)
+                moved[k] = m.classes.index(source) if source else None
+        for k, to in moved.items():
+            if to is not None:
+                probs[:, to] += probs[:, k]
+            probs[:, k] = 0.0
+        examples_best = np.stack([sims[:, m.examples[name]].max(1) for name in m.classes[1:]], 1)  # [F, classes-1]
+        lead = examples_best - anchor_best[:, None]
+        thresholds = np.array([[cats[n].threshold, cats[n].margin, cats[n].grey, cats[n].grey_margin]
+                               for n in m.classes[1:]])
+        dropped: set[int] = set(moved)
+        while True:
+            live = np.array([k not in dropped for k in range(1, len(m.classes))])
+            if not live.any():
+                return None
+            shares_ = np.where(live, probs[:, 1:], 0.0)
+            top = shares_.argmax(1)  # per fragment, the likeliest live category
+            rows = np.arange(len(parts))
+            p, ld, lim = shares_.sum(1), lead[rows, top], thresholds[top]
+            refuse = (p >= lim[:, 0]) & (ld >= lim[:, 1])
+            grey = (p >= lim[:, 2]) & (ld >= lim[:, 3])
+            excess = np.where(refuse, 1.0 + p - lim[:, 0], np.where(grey, p - lim[:, 2], -1.0))
+            f = int(excess.argmax())
+            if excess[f] < 0:
+                return None
+            verdict, k = ("refuse" if refuse[f] else "rephrase"), int(top[f]) + 1
+            found = name = m.classes[k]
+            escalated = self._escalate(name, norm)
+            named: tuple[str, ...] = ()
+            if escalated is not None:
+                verdict, name, named = "refuse", escalated[0], escalated[1]
+            if not permitted(name):
+                break
+            dropped.add(k)  # overridden for this requester: look again without that category
+            if escalated is not None and escalated[0] in m.classes:
+                dropped.add(m.classes.index(escalated[0]))
+        vec, words, shares = encoded[f]
+        i = int(m.examples[found][np.argmax(sims[f, m.examples[found]])])
+        # each word's share of the classifier's logit for the category against "benign"
+        direction = m.weights[:, k] - m.weights[:, 0]
+        ranked = sorted(((float(shares[w] @ direction), word) for w, word in enumerate(words)
+                         if word.casefold() not in _STOP and len(word) > 1), reverse=True)
         picked = [w for c, w in ranked[:3] if c > 0] or [w for _, w in ranked[:1]]
+        score = float(p[f])
         return self._decide(verdict, name, "model", tuple(dict.fromkeys(named + tuple(picked))),
-                            score=round(score, 3), margin=round(margin, 3), nearest=m.sentences[i])
+                            score=round(score, 3), margin=round(float(sims[f, i] - anchor_best[f]), 3),
+                            nearest=m.sentences[i])
 
     def _escalate(self, category: str, norm: str) -> tuple[str, tuple[str, ...]] | None:
         """A model hit in e.g. `sexual` plus a `minor` term is a `minors_sexual` refusal (the policy's escalate)."""

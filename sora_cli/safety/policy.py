@@ -249,8 +249,9 @@ def _category(name: str, raw: dict[str, Any], terms: dict[str, tuple[str, ...]],
     numbers = {}
     for field, fallback in _NUMBERS.items():
         value = raw.get(field, fallback)
-        if not isinstance(value, int | float) or not 0 <= value <= 1:
-            raise UsageError(f"policy file {where}: {key}.{field} must be a number from 0 to 1")
+        low = -1 if field.endswith("margin") else 0  # a margin may be negative: the anchor may lead by that much
+        if not isinstance(value, int | float) or not low <= value <= 1:
+            raise UsageError(f"policy file {where}: {key}.{field} must be a number from {low} to 1")
         numbers[field] = float(value)
     near = tuple(Near(known(n["first"]), known(n["then"]), int(n.get("within", 4)), bool(n.get("either_order")))
                  for n in raw.get("near", []))

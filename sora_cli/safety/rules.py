@@ -117,3 +117,106 @@ class Rules:
                 if 0 <= y0 - x1 - 1 <= within or (either and 0 <= x0 - y1 - 1 <= within):
                     return [xw, yw]
         return []
+
+
+_REGEX_SYNTAX = re.compile(r"\(\?[:!=<]*|\\[wWsSdDb][*+?]?|\{\d*,?\d*\}|[()|?+.^$\[\]\\]")
+
+
+def trigger_words(policy: Policy, shortest: int = 6) -> tuple[set[str], set[str]]:
+    """The one-word rules (a refusing pattern or a character alias that is a single word or `stem\\w*`), for the
+    spelling layer: ("gore", "pornography", "decapitat", "spiderman", ...)."""
+    texts = [p for c in policy.categories.values() for p in c.patterns]
+    texts += [a for ch in policy.characters for a in ch.aliases]
+    words: set[str] = set()
+    stems: set[str] = set()
+    for text in texts:
+        one = re.fullmatch(r"([a-z]+)(\\w\*|\\w\+|s\?|\(\?:s\|es\)\?)?", text.replace(" ?", ""))
+        if one is None or len(one.group(1)) < shortest:
+            continue
+        (stems if one.group(2) in ("\\w*", "\\w+") else words).add(one.group(1))
+    return words, stems
+
+
+_ENDINGS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ies", "ied", "ness", "ment", "ments", "ful",
+            "less", "able", "al", "ally", "ist", "ists", "ism", "ion", "ions", "ation", "ations", "ive", "ity", "ous")
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+class Speller:
+    """Mend one-letter slips in words MiniLM does not know ("sucidal", "decapatated") towards the rules' words.
+
+    A word is mended only when it is not a known word, has at least `shortest` letters, and is one edit (a letter
+    added, dropped, changed, or two swapped) from exactly one rule word or the start of one rule stem.
+    """
+
+    def __init__(self, words: set[str], stems: set[str], known: set[str], shortest: int = 6):
+        self.known = known
+        self.shortest = shortest
+        self.stems = stems
+        self.words = words
+        self.index: dict[str, set[str]] = {}
+        for target in words | {s + "*" for s in stems}:
+            base = target.rstrip("*")
+            for key in {base} | _deletes(base):
+                self.index.setdefault(key, set()).add(target)
+
+    def _one_edit(self, word: str) -> str | None:
+        found: set[str] = set()
+        for key in {word} | _deletes(word):
+            for target in self.index.get(key, ()):
+                base = target.rstrip("*")
+                if _distance_one(word, base):
+                    found.add(target)
+        return found.pop() if len(found) == 1 else None
+
+    def is_known(self, word: str) -> bool:
+        """A known word, or a known word plus a common ending ("napping", "breaches", "swingers")."""
+        if word in self.known:
+            return True
+        for ending in _ENDINGS:
+            if word.endswith(ending) and len(word) > len(ending) + 2:
+                stem = word[:-len(ending)]
+                if {stem, stem + "e", stem[:-1] if stem[-1:] == stem[-2:-1] else stem,
+                        stem[:-1] + "y" if stem.endswith("i") else stem} & self.known:
+                    return True
+                if self.is_known(stem) if len(stem) >= 4 and stem != word else False:
+                    return True
+        return False
+
+    def mend(self, word: str) -> str | None:
+        if len(word) < self.shortest or not word.isalpha() or self.is_known(word):
+            return None
+        if {word, word[:-1], word[:-2], word + "s"} & self.words:
+            return None  # a rule word already, or one with another ending
+        if any(word[:cut] in self.stems for cut in range(self.shortest, len(word) + 1)):
+            return None  # a rule stem already matches it
+        target = self._one_edit(word)
+        if target is not None and not target.endswith("*"):
+            return target
+        for cut in range(len(word) - 1, self.shortest - 2, -1):  # a mistyped stem plus its ending
+            head = self._one_edit(word[:cut])
+            if head is not None and head.endswith("*"):
+                return head[:-1] + word[cut:]
+        return None
+
+    def correct(self, text: str) -> str:
+        """The normalised text with each mendable word replaced."""
+        return _WORD.sub(lambda m: self.mend(m.group(0)) or m.group(0), text)
+
+
+def _distance_one(a: str, b: str) -> bool:
+    """Exactly one insertion, deletion, substitution or swap of neighbours apart."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1:]
