@@ -1,15 +1,23 @@
-"""Prompt moderation against the labelled prompt set in tests/data/moderation/prompts.jsonl.
+"""Prompt moderation against the labelled prompt sets in tests/data/moderation/*.jsonl.
 
-    .venv/bin/python bench/moderation.py                 # all prompts, shipped default policy
-    .venv/bin/python bench/moderation.py --split test    # the held-out half only
-    .venv/bin/python bench/moderation.py --misses        # also list what was missed or wrongly refused
+    .venv/bin/python bench/moderation.py                   # every split, shipped default policy
+    .venv/bin/python bench/moderation.py --split holdout2  # one split (dev, test, holdout, holdout2, ...)
+    .venv/bin/python bench/moderation.py --misses          # also list misses, false refusals and rephrases
+                                                           # (of the tuned splits only; add --misses-all for all)
 
-Prints, per category, the recall (refused / must be refused; target >= 0.95 each) and how many only got a
-"rephrase"; on the benign prompts the false-refusal rate (target <= 3 %) and the rephrase rate, near misses
-apart; the layer that decided; the warm latency of one check (p50/p95, allowed and refused prompts apart);
-MiniLM's load time; and a leak check: the highest cosine similarity between any evaluation prompt and any
-sentence of the policy (examples and anchors), which were written apart from the evaluation set.
-Runs offline in a temporary SORA_HOME, on the shipped default policy with no rights registry.
+The splits `dev` and `test` are the tuned ones: the policy's rules, examples and thresholds were adjusted while
+looking at them. Every other split (holdout, holdout2, holdout3, ...) is a holdout, never tuned on; it is reported
+apart, and its misses are not listed unless asked for with --misses-all (listing them is how a holdout stops being
+one).
+
+Prints, per split and per category, the recall (refused / must be refused; target >= 0.95 in each) and how many only
+got a "rephrase"; on the benign prompts the false-refusal rate (target <= 3 %) and the rephrase rate; the layer that
+decided; the warm latency of one check (p50/p95, all prompts and allowed ones apart, with the machine's load); the
+MiniLM load time (first run: import, weights, encoding the policy and fitting the classifier; then with the cache);
+and the separation check: for every evaluation file, the highest cosine similarity between one of its prompts and a
+policy sentence (examples and anchors), which must stay under 0.75 (the policy's sentences are written apart from
+the evaluation prompts, not copied from them). Runs offline in a temporary SORA_HOME, on the shipped default policy
+with no rights registry.
 """
 
 from __future__ import annotations
@@ -26,21 +34,77 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT / "tests" / "data" / "moderation" / "prompts.jsonl"
-RECALL_TARGET, FALSE_REFUSAL_TARGET = 0.95, 0.03
+DATA = ROOT / "tests" / "data" / "moderation"
+TUNED = ("dev", "test")
+RECALL_TARGET, FALSE_REFUSAL_TARGET, SEPARATION = 0.95, 0.03, 0.75
 
 
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
+def load_rows() -> list[dict]:
+    rows = []
+    for path in sorted(DATA.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append(json.loads(line) | {"file": path.name})
+    return rows
+
+
+def table(title: str, groups: dict[str, list[tuple[dict, object]]], categories: list[str]) -> bool:
+    """Recall per category (columns: groups), then false refusals and rephrases; True when every group passes."""
+    names = list(groups)
+    print(f"\n{title}")
+    print(f"{'category':<24}" + "".join(f"{n:>16}" for n in names))
+    ok = dict.fromkeys(names, True)
+    for cat in categories:
+        cells = []
+        for n in names:
+            mine = [d for r, d in groups[n] if r["label"] == cat]
+            if not mine:
+                cells.append(f"{'-':>16}")
+                continue
+            refused = sum(d.verdict == "refuse" for d in mine)
+            grey = sum(d.verdict == "rephrase" for d in mine)
+            recall = refused / len(mine)
+            ok[n] &= recall >= RECALL_TARGET
+            mark = " " if recall >= RECALL_TARGET else "*"
+            cells.append(f"{recall:.2f}{mark}{refused:>3}/{len(mine):<3}+{grey:<2}".rjust(16))
+        print(f"{cat:<24}" + "".join(cells))
+    false_cells, grey_cells, near_cells = [], [], []
+    for n in names:
+        benign = [(r, d) for r, d in groups[n] if r["label"] == "benign"]
+        false = sum(d.verdict == "refuse" for _, d in benign)
+        grey = sum(d.verdict == "rephrase" for _, d in benign)
+        near = [(r, d) for r, d in benign if r.get("near_miss")]
+        rate = false / len(benign) if benign else 0.0
+        ok[n] &= rate <= FALSE_REFUSAL_TARGET
+        false_cells.append(f"{rate:6.1%} {false:>3}/{len(benign):<3}".rjust(16))
+        grey_cells.append(f"{(grey / len(benign) if benign else 0):6.1%} {grey:>3}/{len(benign):<3}".rjust(16))
+        near_cells.append(f"{sum(d.verdict == 'refuse' for _, d in near):>3}/{len(near):<3}".rjust(16))
+    print(f"{'benign: false refusals':<24}" + "".join(false_cells))
+    print(f"{'benign: rephrase':<24}" + "".join(grey_cells))
+    print(f"{'near misses refused':<24}" + "".join(near_cells))
+    for n in names:  # where the false refusals and rephrases come from, without listing the prompts
+        wrong = Counter(f"{d.category}/{d.layer}" for r, d in groups[n] if r["label"] == "benign" and not d.allowed)
+        if wrong:
+            print(f"  {n}: benign not allowed, by category/layer: " + ", ".join(f"{k} {v}" for k, v in wrong.items()))
+    print(f"{'on target':<24}" + "".join(f"{'PASS' if ok[n] else 'MISS':>16}" for n in names))
+    print("(recall cells: recall, refused/n, +rephrased; * below the 0.95 target)")
+    return all(ok.values())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["all", "dev", "test", "holdout"], default="all")
-    parser.add_argument("--misses", action="store_true", help="list missed and wrongly refused prompts")
+    parser.add_argument("--split", default="all", help="a split name (dev, test, holdout, holdout2, ...) or all")
+    parser.add_argument("--misses", action="store_true", help="list misses, false refusals, rephrases (tuned splits)")
+    parser.add_argument("--misses-all", action="store_true", help="list them for the holdout splits too")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if args.split == "all" or r["split"] == args.split]
+    every = load_rows()
+    rows = [r for r in every if args.split == "all" or r["split"] == args.split]
+    if not rows:
+        parser.error(f"no prompts in split {args.split!r}: {sorted({r['split'] for r in every})}")
 
     with tempfile.TemporaryDirectory(prefix="sora-bench-") as tmp:
         os.environ["SORA_HOME"] = str(Path(tmp) / "home")
@@ -48,68 +112,86 @@ def main() -> int:
 
         moderator = Moderator.from_paths()
         started = time.perf_counter()
-        moderator.warm_up()  # first run also encodes the policy's sentences into the cache folder
+        moderator.warm_up()  # first run: encodes the policy's sentences and fits the classifier into the cache
         load = time.perf_counter() - started
         cold = Moderator.from_paths()
         started = time.perf_counter()
-        cold.warm_up()  # with the cache warm, as every later run is
+        cold.warm_up()  # with the cache warm, as every later run is (torch already imported)
         cached_load = time.perf_counter() - started
 
         for r in rows[:5]:
             moderator.check(r["prompt"])  # warm the kernels before timing
         latency: dict[str, list[float]] = defaultdict(list)
         decisions = []
+        load_before = os.getloadavg()[0]
         for r in rows:
             started = time.perf_counter()
             d = moderator.check(r["prompt"])
             latency[d.verdict].append((time.perf_counter() - started) * 1000)
             decisions.append(d)
+        load_after = os.getloadavg()[0]
         model = moderator._ensure_model()
-        prompts = model.encoder.encode([r["prompt"] for r in rows])
-        leak = float((prompts @ model.vectors.T).max())
+        files: dict[str, list[str]] = defaultdict(list)
+        for r in every:
+            files[r["file"]].append(r["prompt"])
+        separation = {}
+        for name, prompts in files.items():
+            sims = model.encoder.encode(prompts) @ model.vectors.T
+            i, j = divmod(int(sims.argmax()), sims.shape[1])
+            separation[name] = (float(sims[i, j]), prompts[i], model.sentences[j], int((sims >= SEPARATION).sum()))
 
+    categories = list(moderator.policy.categories)
+    pairs = list(zip(rows, decisions, strict=True))
+    by_split: dict[str, list] = defaultdict(list)
+    for r, d in pairs:
+        by_split[r["split"]].append((r, d))
+    tuned = {s: by_split[s] for s in TUNED if s in by_split}
+    holdouts = {s: v for s, v in sorted(by_split.items()) if s not in TUNED}
     print(f"{len(rows)} prompts ({args.split}): {sum(r['label'] != 'benign' for r in rows)} to refuse, "
-          f"{sum(r['label'] == 'benign' for r in rows)} benign "
-          f"({sum(bool(r.get('near_miss')) for r in rows)} near misses)\n")
-    print(f"{'category':<24}{'n':>4}{'refused':>9}{'rephrase':>10}{'recall':>8}  right category")
-    worst = 1.0
-    for cat in moderator.policy.categories:
-        mine = [(r, d) for r, d in zip(rows, decisions, strict=True) if r["label"] == cat]
-        if not mine:
-            continue
-        refused = sum(d.verdict == "refuse" for _, d in mine)
-        grey = sum(d.verdict == "rephrase" for _, d in mine)
-        right = sum(d.verdict == "refuse" and d.category == cat for _, d in mine)
-        recall = refused / len(mine)
-        worst = min(worst, recall)
-        print(f"{cat:<24}{len(mine):>4}{refused:>9}{grey:>10}{recall:>8.2f}  {right}/{len(mine)}")
-    benign = [(r, d) for r, d in zip(rows, decisions, strict=True) if r["label"] == "benign"]
-    false = sum(d.verdict == "refuse" for _, d in benign)
-    grey = sum(d.verdict == "rephrase" for _, d in benign)
-    near = [(r, d) for r, d in benign if r.get("near_miss")]
-    print(f"\nbenign: {false}/{len(benign)} refused = {false / len(benign):.1%} false refusals "
-          f"(near misses {sum(d.verdict == 'refuse' for _, d in near)}/{len(near)}); "
-          f"{grey} asked to rephrase ({grey / len(benign):.1%})")
+          f"{sum(r['label'] == 'benign' for r in rows)} benign ({sum(bool(r.get('near_miss')) for r in rows)} near "
+          f"misses); splits: " + ", ".join(f"{s} {len(v)}" for s, v in sorted(by_split.items())))
+    if tuned:
+        if len(tuned) > 1:
+            tuned["dev+test"] = [p for v in list(tuned.values()) for p in v]
+        table("TUNED splits (rules, examples and thresholds were adjusted on these)", tuned, categories)
+    passed = True
+    if holdouts:
+        if len(holdouts) > 1:
+            holdouts["all holdouts"] = [p for v in list(holdouts.values()) for p in v]
+        passed = table("HOLDOUT splits (never tuned on)", holdouts, categories)
+    if len(by_split) > 1:
+        table("ALL prompts", {"all": pairs}, categories)
+
     layers = Counter(d.layer for d in decisions if d.verdict != "allow")
-    print("decided by layer: " + ", ".join(f"{k} {v}" for k, v in sorted(layers.items())))
+    print("\ndecided by layer: " + ", ".join(f"{k} {v}" for k, v in sorted(layers.items())))
+    everything = [t for values in latency.values() for t in values]
+    print(f"warm check, all     : p50 {pct(everything, 50):6.1f} ms  p95 {pct(everything, 95):6.1f} ms  "
+          f"(n={len(everything)}; load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs)")
     for verdict, values in sorted(latency.items()):
         print(f"warm check, {verdict:<8}: p50 {pct(values, 50):6.1f} ms  p95 {pct(values, 95):6.1f} ms  "
               f"(n={len(values)})")
-    print(f"MiniLM load: {load:.2f} s first run (import, weights, encoding the policy), {cached_load:.2f} s "
-          f"with the sentence cache")
-    print(f"leak check: highest cosine between an evaluation prompt and a policy sentence {leak:.2f}")
-    if args.misses:
+    print(f"MiniLM load: {load:.2f} s first run (import, weights, encoding the policy, fitting the classifier), "
+          f"{cached_load:.2f} s with the cache ({len(model.sentences)} policy sentences)")
+    print(f"\nseparation check (highest cosine, evaluation prompt vs policy sentence; must stay < {SEPARATION}):")
+    separate = True
+    for name, (best, prompt, sentence, over) in sorted(separation.items()):
+        separate &= best < SEPARATION
+        print(f"  {name:<18} {best:.3f} {'ok' if best < SEPARATION else f'TOO CLOSE ({over} pairs)'}  "
+              f"{prompt!r} ~ {sentence!r}")
+    if args.misses or args.misses_all:
         print()
-        for r, d in zip(rows, decisions, strict=True):
+        for r, d in pairs:
+            if r["split"] not in TUNED and not args.misses_all:
+                continue
             wrong = (r["label"] == "benign") != (d.verdict != "refuse")
             if wrong or d.verdict == "rephrase":
                 kind = "GREY" if not wrong else "MISS" if r["label"] != "benign" else "FALSE"
-                print(f"{kind} [{r['label']}] {r['prompt']!r} -> "
-                      f"{d.verdict} {d.category or ''} {d.layer or ''} {list(d.triggers)} {d.score} {d.margin}")
-    ok = worst >= RECALL_TARGET and false / len(benign) <= FALSE_REFUSAL_TARGET
-    print(f"\nrecall >= {RECALL_TARGET} in every category and false refusals <= {FALSE_REFUSAL_TARGET:.0%}: "
-          + ("PASS" if ok else "MISS"))
-    return 0
+                print(f"{kind} {r['split']} [{r['label']}] {r['prompt']!r} -> {d.verdict} {d.category or ''} "
+                      f"{d.layer or ''} {list(d.triggers)} {d.score} {d.margin}")
+    print(f"\nholdouts: recall >= {RECALL_TARGET} in every category and false refusals <= {FALSE_REFUSAL_TARGET:.0%}: "
+          + ("PASS" if passed and holdouts else "MISS" if holdouts else "no holdout split in this run")
+          + f"; separation: {'PASS' if separate else 'FAIL'}")
+    return 0 if separate else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Prompt moderation: hard rules, the rights registry, then MiniLM against examples and benign anchors.
+"""Prompt moderation: hard rules, the rights registry, then a MiniLM classifier taught by examples and anchors.
 
     moderator = Moderator.from_paths(paths)        # reads the policy and rights files; loads no model
     moderator.guard(prompt, ctx, model=False)       # rules + rights, < 1 ms: before anything loads
@@ -11,9 +11,11 @@ admin overrides to the safety log and raises PolicyRefusal (exit 5) for anything
 The model layer: a logistic-regression classifier over MiniLM vectors, trained when the model loads (and cached)
 on every category's example sentences against all benign anchors, scores the whole prompt and each of its clauses
 (and, for long prompts, overlapping 8-word windows), so a harmless clause cannot dilute a harmful one. A category
-refuses when the classifier's probability that the fragment is unsafe reaches its `threshold` and the fragment's
-nearest example of that category is not beaten by the nearest anchor by more than -`margin`. With the model loaded,
-one-letter slips in words the tokenizer does not know ("sucidal") are mended towards the rules' own words first.
+refuses when the classifier's probability that the fragment is unsafe (the category being the likeliest) reaches
+its `threshold` and the fragment's nearest example of that category trails its nearest anchor by no more than
+-`margin` (cosine). When no rule refuses the prompt as typed and the model is loaded, one-letter slips in words the
+tokenizer does not know ("decapatated") are mended towards the rules' one-word patterns and the rules run again.
+`Decision.score` is that probability for a model decision, `margin` the example's lead over the anchor.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ class Decision:
     label: str | None = None
     layer: str | None = None  # "rule" | "model" | "rights"
     triggers: tuple[str, ...] = ()
-    score: float | None = None
-    margin: float | None = None
+    score: float | None = None  # model: the classifier's probability that the prompt (or a clause) is unsafe
+    margin: float | None = None  # model: cosine lead of the nearest example over the nearest benign anchor
     nearest: str | None = None  # the policy example the model found closest
     reason: str | None = None  # the rights registry's answer
     overridden: tuple[str, ...] = ()  # categories an admin override let through
@@ -199,18 +201,14 @@ class Moderator:
         """The verdict on a prompt; `model=False` runs only the rules and the rights registry (instant)."""
         ctx = context or Context()
         norm = normalize(text)
-        if model:  # mend slips in unknown words ("sucidal") before the rules run again on the mended text
+        hits, allowed_rights = self._rule_hits(norm, ctx)
+        if model and not any(h.verdict == "refuse" for h in hits):
+            # no rule refuses as typed: mend slips in words MiniLM does not know ("sucidal") and run the rules again
             speller = self._ensure_model().speller
-            norm = speller.correct(norm) if speller is not None else norm
-        hits = self.rules.scan(norm)
-        allowed_rights: list[str] = []
-        for character, said in self.rules.characters_named(norm):
-            verdict = self.rights.check(character.name, character.holder, use=ctx.use, commercial=ctx.commercial,
-                                        user=ctx.user, server=ctx.server, today=ctx.today)
-            if verdict.allowed:
-                allowed_rights.append(f"{character.name} ({verdict.reason})")
-            else:
-                hits.append(Hit(COPYRIGHT, "refuse", (said,), "rights", verdict.reason))
+            mended = speller.correct(norm) if speller is not None else norm
+            if mended != norm:
+                norm = mended
+                hits, allowed_rights = self._rule_hits(norm, ctx)
         skip = set()
         if allowed_rights:  # a named, opted-in character: the rights registry has the last word on it
             skip = {COPYRIGHT}
@@ -242,6 +240,19 @@ class Moderator:
             return self._decide("rephrase", hit.category, "rule", hit.triggers, overridden=overridden, **extra)
         message = "allowed" + (f" (admin override: {', '.join(dict.fromkeys(overridden))})" if overridden else "")
         return Decision("allow", message, overridden=tuple(dict.fromkeys(overridden)), model_checked=model, **extra)
+
+    def _rule_hits(self, norm: str, ctx: Context) -> tuple[list[Hit], list[str]]:
+        """The rule layer's hits, plus a "rights" refusal for each named character without an opt-in."""
+        hits = self.rules.scan(norm)
+        allowed_rights: list[str] = []
+        for character, said in self.rules.characters_named(norm):
+            verdict = self.rights.check(character.name, character.holder, use=ctx.use, commercial=ctx.commercial,
+                                        user=ctx.user, server=ctx.server, today=ctx.today)
+            if verdict.allowed:
+                allowed_rights.append(f"{character.name} ({verdict.reason})")
+            else:
+                hits.append(Hit(COPYRIGHT, "refuse", (said,), "rights", verdict.reason))
+        return hits, allowed_rights
 
     def guard(self, text: str, context: Context | None = None, *, model: bool = True) -> Decision:
         """`check`, then log what is not plainly allowed and raise PolicyRefusal unless it is allowed."""
