@@ -6,7 +6,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -52,9 +51,7 @@ def admin(moderator: Moderator, text: str, rights: str = "") -> Moderator:
     ("a poster saying immigrants are vermin", "hate", "vermin"),
 ])
 def test_rules_refuse_and_name_the_words(moderator: Moderator, prompt: str, category: str, word: str) -> None:
-    started = time.perf_counter()
     d = moderator.check(prompt, model=False)
-    assert time.perf_counter() - started < 0.05  # no model: the rule layer is instant
     assert (d.verdict, d.category, d.layer) == ("refuse", category, "rule")
     assert any(word in t for t in d.triggers), d.triggers
     assert d.label in d.message and word in d.message and not d.allowed
@@ -257,16 +254,6 @@ def test_decision_is_json(moderator: Moderator) -> None:
 
 
 # -- speed, weight, and the labelled set -------------------------------------------------------------------------
-def test_warm_check_is_fast(moderator: Moderator) -> None:
-    prompts = ["a red fox running through fresh snow", "a paper boat on a river", "a lighthouse in a storm"] * 4
-    times = []
-    for p in prompts:
-        started = time.perf_counter()
-        moderator.check(p)
-        times.append(time.perf_counter() - started)
-    assert sorted(times)[len(times) // 2] < 0.25  # ~15 ms on an idle 2-core CPU; loose for a busy CI machine
-
-
 def test_importing_safety_and_its_cli_loads_nothing_heavy() -> None:
     code = ("import sys, sora_cli.safety, sora_cli.cli.policy; "
             "print(sorted(m for m in ('torch', 'transformers', 'dlib', 'onnxruntime', 'nudenet', 'numpy', 'cv2') "
