@@ -149,7 +149,8 @@ def test_remix_of_a_library_video_keeps_lineage_in_the_library_and_in_c2pa(sora,
     # a copy of the parent file anywhere on disk is still recognised as the parent, by its bytes
     copy = tmp_path / "copy.mp4"
     copy.write_bytes((tmp_path / "parent.mp4").read_bytes())
-    again = json_lines(sora("remix", copy, "x", "-o", tmp_path / "r2.mp4", "--json", *FAST_NO_LEN).stdout)[0]
+    again = json_lines(sora("remix", copy, "the lighthouse at noon", "-o", tmp_path / "r2.mp4", "--json",
+                            *FAST_NO_LEN).stdout)[0]
     assert again["remixed_from_video_id"] == parent["id"]
 
 
