@@ -15,7 +15,8 @@ from sora_cli.requests import Plan
 
 # `from_pretrained` in diffusers and transformers builds modules on the meta device by patching torch.nn.Module
 # for the whole process while it runs, so two models must never load at once from two threads (the other one
-# would get weightless meta tensors). Every load in sora-cli takes this lock.
+# would get weightless meta tensors), and their lazy modules fail when two threads import them at once. Every
+# import of those libraries and every model load in sora-cli takes this lock.
 MODEL_LOADING = threading.Lock()
 
 

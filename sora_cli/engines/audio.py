@@ -20,11 +20,11 @@ class SoundtrackEngine:
         self.device = pick_device(device)
         report(ProgressEvent("load", message=f"loading {info.ref} for the soundtrack"))
         started = time.perf_counter()
-        quiet_libraries()
-        from diffusers import DiffusionPipeline
-
         try:
-            with MODEL_LOADING:
+            with MODEL_LOADING:  # imports too: diffusers' and transformers' lazy modules are not thread-safe
+                quiet_libraries()
+                from diffusers import DiffusionPipeline
+
                 self.pipe = DiffusionPipeline.from_pretrained(info.location, dtype=load_dtype(self.device, False))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -41,12 +41,12 @@ class DiffusersEngine(Engine):
     def _load(self, report: Reporter) -> Any:
         report(ProgressEvent("load", message=f"loading {self.info.ref}"))
         started = time.perf_counter()
-        quiet_libraries()
-        from diffusers import DiffusionPipeline
-
         dtype = load_dtype(self.device, self.info.family.vae_fp32)
         try:
-            with MODEL_LOADING:
+            with MODEL_LOADING:  # imports too: diffusers' and transformers' lazy modules are not thread-safe
+                quiet_libraries()
+                from diffusers import DiffusionPipeline
+
                 pipe = DiffusionPipeline.from_pretrained(self.info.location, dtype=dtype)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
