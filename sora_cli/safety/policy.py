@@ -128,16 +128,21 @@ def default_policy_path() -> Path:
     return Path(str(resources.files("sora_cli.safety") / "default_policy.toml"))
 
 
-def admin_policy_path(paths: Paths, environ: dict[str, str] | None = None) -> Path | None:
+def config_file(paths: Paths, variable: str, name: str, environ: dict[str, str] | None = None) -> Path | None:
+    """The file an environment variable names (it must exist), else `name` in the config folder if it is there."""
     env = os.environ if environ is None else environ
-    named = env.get("SORA_POLICY")
+    named = env.get(variable)
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
-            raise UsageError(f"SORA_POLICY names {path}, which is not a file")
+            raise UsageError(f"{variable} names {path}, which is not a file")
         return path
-    path = paths.config_dir / "policy.toml"
+    path = paths.config_dir / name
     return path if path.is_file() else None
+
+
+def admin_policy_path(paths: Paths, environ: dict[str, str] | None = None) -> Path | None:
+    return config_file(paths, "SORA_POLICY", "policy.toml", environ)
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:

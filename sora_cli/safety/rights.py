@@ -22,7 +22,6 @@ and the refusal says which part of the scope did not hold.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -109,15 +108,9 @@ class RightsRegistry:
 
 
 def rights_path(paths: Paths, environ: dict[str, str] | None = None) -> Path | None:
-    env = os.environ if environ is None else environ
-    named = env.get("SORA_RIGHTS")
-    if named:
-        path = Path(named).expanduser()
-        if not path.is_file():
-            raise UsageError(f"SORA_RIGHTS names {path}, which is not a file")
-        return path
-    path = paths.config_dir / "rights.toml"
-    return path if path.is_file() else None
+    from sora_cli.safety.policy import config_file
+
+    return config_file(paths, "SORA_RIGHTS", "rights.toml", environ)
 
 
 def load_rights(paths: Paths | None = None, environ: dict[str, str] | None = None,
