@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 
 from sora_cli import __version__
-from sora_cli.cli import cameo, config, keys, library, models, policy
+from sora_cli.cli import cameo, config, keys, library, models, policy, server_admin
 from sora_cli.cli.batch import batch
 from sora_cli.cli.create import animate_image, extend, remix
 from sora_cli.cli.generate import generate
+from sora_cli.cli.serve import serve
 from sora_cli.cli.verify import verify_provenance
 
 app = typer.Typer(
@@ -49,6 +50,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(policy.app, name="policy")
 app.add_typer(cameo.app, name="cameo")
 app.add_typer(config.app, name="config")
+app.command()(serve)
+app.add_typer(server_admin.app, name="server")
 
 
 def main() -> None:
