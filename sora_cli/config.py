@@ -27,6 +27,7 @@ KNOWN_KEYS: dict[str, type] = {
     "fps": int,
     "steps": int,
     "handle": str,
+    "server": str,  # remote mode: a `sora serve` address (--server and $SORA_SERVER win)
 }
 
 

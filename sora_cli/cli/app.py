@@ -11,6 +11,7 @@ from sora_cli.cli import cameo, config, keys, library, models, policy, server_ad
 from sora_cli.cli.batch import batch
 from sora_cli.cli.create import animate_image, extend, remix
 from sora_cli.cli.generate import generate
+from sora_cli.cli.login import login, logout
 from sora_cli.cli.serve import serve
 from sora_cli.cli.verify import verify_provenance
 
@@ -51,6 +52,8 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(cameo.app, name="cameo")
 app.add_typer(config.app, name="config")
 app.command()(serve)
+app.command()(login)
+app.command()(logout)
 app.add_typer(server_admin.app, name="server")
 
 

@@ -22,6 +22,7 @@ from sora_cli.cli.options import (
     OutputOpt,
     SecondsOpt,
     SeedOpt,
+    ServerOpt,
     SizeOpt,
     SoundtrackModelOpt,
     SoundtrackOpt,
@@ -46,6 +47,7 @@ def animate_image(
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
     visible_mark: VisibleMarkOpt = True, c2pa_include_prompt: IncludePromptOpt = False, audio: AudioOpt = True,
     soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None, attest_consent: AttestOpt = False,
+    server: ServerOpt = None,
     json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False, events: EventsOpt = False,
 ) -> None:
     """Bring a photo to life: a video that starts from it."""
@@ -60,7 +62,7 @@ def animate_image(
             offload=offload, device=device, output=output, visible_mark=visible_mark,
             include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
             attest_consent=attest_consent, cameos=tuple(cameo or ()),
-        ))
+        ), server)
 
     run(out, body)
 
@@ -77,6 +79,7 @@ def remix(
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
     visible_mark: VisibleMarkOpt = True, c2pa_include_prompt: IncludePromptOpt = False, audio: AudioOpt = True,
     soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None, attest_consent: AttestOpt = False,
+    server: ServerOpt = None,
     json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False, events: EventsOpt = False,
 ) -> None:
     """Remake a clip to a new prompt, keeping its motion; the new video names it as its parent."""
@@ -91,7 +94,7 @@ def remix(
             offload=offload, device=device, output=output, visible_mark=visible_mark,
             include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model,
             attest_consent=attest_consent, cameos=tuple(cameo or ()),
-        ))
+        ), server)
 
     run(out, body)
 
@@ -105,6 +108,7 @@ def extend(
     negative_prompt: NegativeOpt = None, offload: OffloadOpt = "auto", device: DeviceOpt = None,
     visible_mark: VisibleMarkOpt = True, c2pa_include_prompt: IncludePromptOpt = False, audio: AudioOpt = True,
     soundtrack: SoundtrackOpt = None, soundtrack_model: SoundtrackModelOpt = None, attest_consent: AttestOpt = False,
+    server: ServerOpt = None,
     json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False, events: EventsOpt = False,
 ) -> None:
     """Continue a clip from its last frame and join the two into one longer video."""
@@ -118,6 +122,6 @@ def extend(
             guidance=guidance, negative_prompt=negative_prompt, offload=offload, device=device, output=output,
             visible_mark=visible_mark, include_prompt=c2pa_include_prompt, audio=audio, soundtrack=soundtrack,
             soundtrack_model=soundtrack_model, attest_consent=attest_consent,
-        ))
+        ), server)
 
     run(out, body)

@@ -21,6 +21,7 @@ from sora_cli.cli.options import (
     OutputOpt,
     SecondsOpt,
     SeedOpt,
+    ServerOpt,
     SizeOpt,
     SoundtrackModelOpt,
     SoundtrackOpt,
@@ -69,6 +70,7 @@ def generate(
     soundtrack_model: SoundtrackModelOpt = None,
     cameo: CameoOpt = None,
     prompt_file: Annotated[Path | None, typer.Option(help="Read the prompt from a file.")] = None,
+    server: ServerOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -86,6 +88,6 @@ def generate(
             device=device, output=output, visible_mark=visible_mark, include_prompt=c2pa_include_prompt,
             audio=audio, soundtrack=soundtrack, soundtrack_model=soundtrack_model, cameos=tuple(cameo or ()),
         )
-        make_video(out, request)
+        make_video(out, request, server)
 
     run(out, body)

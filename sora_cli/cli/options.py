@@ -35,6 +35,10 @@ CameoOpt = Annotated[list[str] | None, typer.Option(
     "--cameo", help="Put a consented cameo in the video (repeatable, at most two; @handle in the prompt works too).")]
 AttestOpt = Annotated[bool, typer.Option(
     "--attest-consent", help="The people shown in the input photo or clip consented (recorded in the manifest).")]
+ServerOpt = Annotated[str | None, typer.Option(
+    "--server", envvar="SORA_SERVER", show_envvar=False,
+    help="Run on a `sora serve` (or any /v1/videos) server at this URL; also $SORA_SERVER or the server setting. "
+         "Key: `sora login`.")]
 FitOpt = Annotated[str, typer.Option(
     help="How the input meets the video size: crop (fill, cut the edges), pad (fit, black bars) or stretch.")]
 
@@ -49,8 +53,31 @@ def open_studio(out: Output, source: str = "cli"):
     return studio
 
 
-def make_video(out: Output, request) -> None:
+def open_remote(server: str | None):
+    """The RemoteStudio for --server / $SORA_SERVER / the `server` setting, or None for a local run."""
+    from sora_cli.config import Config
+    from sora_cli.remote import RemoteStudio, server_url
+
+    config = Config.load()
+    url = server_url(server, config)
+    return RemoteStudio.connect(url, config) if url else None
+
+
+def make_video(out: Output, request, server: str | None = None) -> None:
     """The one flow of every making command: prepare (all checks), say the plan, run with progress, render."""
+    remote = open_remote(server)
+    if remote is not None:
+        try:
+            job = remote.prepare(request)
+            for notice in job.notices:
+                out.notice(notice)
+            out.notice(f"seed {job.seed} · on {remote.url}")
+            with out.progress() as report:
+                video = remote.run(job, report)
+            render_video(out, video)
+        finally:
+            remote.close()
+        return
     studio = open_studio(out)
     try:
         job = studio.prepare(request)
@@ -72,5 +99,11 @@ def render_video(out: Output, video) -> None:
         return
     out.data(video.path)
     lineage = f" · from {video.remixed_from_video_id}" if video.remixed_from_video_id else ""
+    origin = video.parameters.get("remote")
+    if origin:
+        out.notice(f"{video.id} · seed {video.seed} · {video.num_frames} frames {video.size} @ {video.fps} fps "
+                   f"({video.seconds} s) · made on {origin['server']}, C2PA {video.parameters.get('provenance')} "
+                   f"· {sum(video.timings.values()):.1f} s{lineage}")
+        return
     out.notice(f"{video.id} · seed {video.seed} · {video.num_frames} frames {video.size} @ {video.fps} fps "
                f"({video.seconds} s) · {video.timings.get('total', 0):.1f} s{lineage}")

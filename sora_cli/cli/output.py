@@ -79,8 +79,8 @@ class Output:
         task = bar.add_task("starting", total=None)
 
         def report(ev: Any) -> None:
-            if ev.phase == "denoise":
-                bar.update(task, description="denoise", completed=ev.step, total=ev.total)
+            if ev.total:  # denoising steps, or a server's percentage
+                bar.update(task, description=ev.phase, completed=ev.step, total=ev.total)
             elif ev.message:
                 bar.console.print(ev.message, style="dim", highlight=False)
                 bar.update(task, description=ev.phase, total=None)

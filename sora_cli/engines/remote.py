@@ -55,15 +55,23 @@ class RemoteClient:
     def close(self) -> None:
         self.http.close()
 
-    def create(self, prompt: str, *, file: Path | None = None, **fields: Any) -> dict:
-        """POST /v1/videos: JSON, or multipart with `file` as `input_reference`. Fields left None are not sent."""
+    def create(self, prompt: str, *, file: Path | None = None, field: str = "input_reference",
+               path: str = "/v1/videos", **fields: Any) -> dict:
+        """POST /v1/videos (or `path`: edits, extensions): JSON, or multipart with `file` as `field`.
+        Fields left None are not sent."""
         body = {"prompt": prompt, **{k: v for k, v in fields.items() if v is not None}}
         if file is None:
-            return self._json("POST", "/v1/videos", json=body)
+            return self._json("POST", path, json=body)
         kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
-        return self._json("POST", "/v1/videos", data=data,
-                          files={"input_reference": (file.name, file.read_bytes(), kind)})
+        return self._json("POST", path, data=data, files={field: (file.name, file.read_bytes(), kind)})
+
+    def list(self, limit: int = 20, after: str | None = None) -> dict:
+        params = {"limit": limit, **({"after": after} if after else {})}
+        return self._json("GET", "/v1/videos", params=params)
+
+    def post_json(self, path: str, body: dict) -> dict:
+        return self._json("POST", path, json={k: v for k, v in body.items() if v is not None})
 
     def remix(self, video_id: str, prompt: str, **fields: Any) -> dict:
         body = {"prompt": prompt, **{k: v for k, v in fields.items() if v is not None}}

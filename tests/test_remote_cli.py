@@ -1,0 +1,152 @@
+"""Remote mode: the making commands against a real `sora serve` on loopback, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from keyring.backend import KeyringBackend
+from PIL import Image
+
+from sora_cli.config import Paths
+from sora_cli.remote import Credentials, server_url
+from sora_cli.server.running import serve_local
+from tests.conftest import FAST, json_lines
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "server-cache"  # shared with the other server tests
+    with serve_local(tmp_path_factory.mktemp("remote-cli"), {"alice": "admin", "bob": "user"}, cache=cache,
+                     poll_after_ms=100) as server:
+        yield server
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring backend that keeps its entries in a dict (the real interface, no OS store)."""
+
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.entries.pop((service, username))
+
+
+def test_login_checks_the_key_and_keeps_it_out_of_sight(served, sora, home):
+    bad = sora("login", "--server", served.url, "--key-stdin", input="sk-sora-wrong\n")
+    assert bad.exit_code == 2 and "refused the key" in bad.stderr
+    credentials = Credentials(Paths.from_env())
+    assert credentials.get(served.url) is None and not credentials.file.exists()
+
+    key = served.keys["alice"]
+    good = sora("login", "--server", served.url + "/v1/", "--key-stdin", input=key + "\n")
+    assert good.exit_code == 0, good.output
+    assert key not in good.output and str(credentials.file) in good.stderr  # the test keyring is the fail one
+    assert stat.S_IMODE(credentials.file.stat().st_mode) == 0o600
+    assert credentials.get(served.url) == (key, str(credentials.file))
+
+    assert sora("logout", "--server", served.url).exit_code == 0
+    assert credentials.get(served.url) is None
+
+
+def test_credentials_prefer_the_environment_then_the_keyring(home):
+    ring = MemoryKeyring()
+    credentials = Credentials(Paths.from_env(), keyring_backend=ring, environ={})
+    assert credentials.save("http://box:8000", "sk-one") == "the OS keyring"
+    assert credentials.get("http://box:8000") == ("sk-one", "the OS keyring")
+    assert not credentials.file.exists()  # nothing on disk when a keyring takes it
+    with_env = Credentials(Paths.from_env(), keyring_backend=ring, environ={"SORA_API_KEY": "sk-env"})
+    assert with_env.get("http://box:8000") == ("sk-env", "$SORA_API_KEY")
+    assert credentials.delete("http://box:8000") and credentials.get("http://box:8000") is None
+
+
+def test_server_address_comes_from_option_env_or_setting(monkeypatch):
+    from sora_cli.config import Config
+    from sora_cli.errors import UsageError
+
+    config = Config.load()
+    monkeypatch.delenv("SORA_SERVER", raising=False)
+    assert server_url(None, config) is None
+    monkeypatch.setenv("SORA_SERVER", "http://env:1/")
+    assert server_url(None, config) == "http://env:1"
+    assert server_url("https://opt:2/v1", config) == "https://opt:2"
+    with pytest.raises(UsageError):
+        server_url("gpu-box:8000", config)
+
+
+def test_generate_remix_and_animate_on_a_server(served, sora, home, tmp_path, monkeypatch):
+    monkeypatch.setenv("SORA_API_KEY", served.keys["alice"])
+    out = tmp_path / "clips"
+    out.mkdir()
+    made = sora("generate", "a kite over the sea", *FAST, "--server", served.url, "-o", out / "kite.mp4", "--json")
+    assert made.exit_code == 0, made.output
+    video = json.loads(made.stdout)
+    assert video["status"] == "completed" and video["id"].startswith("video_")
+    assert video["parameters"]["remote"] == {"server": served.url, "id": video["id"]}
+    assert video["parameters"]["provenance"] in ("trusted", "intact_untrusted")
+    assert sorted(p.name for p in out.iterdir()) == ["kite.mp4"]  # no temp file beside it
+    assert video["watermark_id"] and video["num_frames"] == 9
+
+    # the library knows it like a local video: @last finds it, verify-provenance checks it
+    assert video["id"] in sora("library", "list").stdout
+    assert sora("verify-provenance", out / "kite.mp4").exit_code == 0
+
+    # a remix of a clip this server made names it by id (no upload) and keeps the lineage
+    remixed = sora("remix", "@last", "the kite turns into a gull", "--server", served.url, "--strength", "0.5",
+                   "-o", out / "gull.mp4", "--json")
+    assert remixed.exit_code == 0, remixed.output
+    child = json.loads(remixed.stdout)
+    assert child["remixed_from_video_id"] == video["id"]
+    assert child["parameters"]["request"]["strength"] == 0.5
+
+    photo = tmp_path / "photo.png"
+    Image.linear_gradient("L").convert("RGB").resize((96, 64)).save(photo)
+    animated = sora("animate-image", photo, "the gradient drifts", *FAST, "--server", served.url,
+                    "-o", out / "drift.mp4", "--events")
+    assert animated.exit_code == 0, animated.output
+    events = [e for e in json_lines(animated.stderr) if e.get("event") == "progress"]
+    progress = [e["step"] for e in events if e.get("total") == 100]
+    assert progress and progress == sorted(progress) and progress[-1] == 100  # the server's progress, in order
+
+
+def test_refusals_and_local_only_options(served, sora, tmp_path, monkeypatch):
+    monkeypatch.setenv("SORA_API_KEY", served.keys["bob"])
+    target = tmp_path / "no.mp4"
+    refused = sora("generate", "an explicit sex scene, fully nude", *FAST, "--server", served.url, "-o", target)
+    assert refused.exit_code == 5 and "sexual" in refused.stderr and not target.exists()
+    local_only = sora("generate", "a quiet lake", "--soundtrack", "rain", "--server", served.url, "-o", target)
+    assert local_only.exit_code == 2 and "--soundtrack works on local runs only" in local_only.stderr
+    monkeypatch.delenv("SORA_API_KEY")
+    no_key = sora("generate", "a quiet lake", "--server", served.url, "-o", target)
+    assert no_key.exit_code == 2 and "sora login" in no_key.stderr
+
+
+def test_a_download_that_fails_the_provenance_check_is_not_kept(served, home, tmp_path):
+    from sora_cli.errors import ProvenanceInvalid
+    from sora_cli.remote import RemoteStudio
+    from sora_cli.requests import GenerateRequest
+
+    studio = RemoteStudio(served.url, served.keys["alice"])
+    target = tmp_path / "tampered.mp4"
+    job = studio.prepare(GenerateRequest(prompt="a red door in the rain", size="128x128", seconds=1, fps=8, steps=2,
+                                         output=target))
+    remote = studio.wait(studio.submit(job)["id"])
+    stored = served.settings.media_dir / f"{remote['id']}.mp4"  # the server's copy, altered after signing
+    data = bytearray(stored.read_bytes())
+    at = data.find(b"mdat") + 200
+    data[at] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    with pytest.raises(ProvenanceInvalid, match="failed the provenance check"):
+        studio.fetch(remote, job)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temp file
+    studio.close()
