@@ -8,6 +8,7 @@ file intact.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -183,20 +184,8 @@ def run_batch(studio: Studio, lines: list[BatchLine], out_dir: Path, *, resume: 
     done = read_manifest(manifest) if resume else {}
     result = BatchResult()
     libs = versions()
-    for line in lines:
-        if line.error or line.request is None:
-            result.failed.append((line.number, line.error or "invalid"))
-            continue
-        if line.key in done and _still_there(done[line.key]):
-            result.skipped += 1
-            report(ProgressEvent("skip", message=f"line {line.number}: already done"))
-            continue
-        request = line.request
-        stem = slugify(request.prompt or request.command)
-        name = request.output.name if request.output else f"{line.number:04d}-{stem}.mp4"
-        request = request.with_(output=out_dir / name)
-        entry: dict[str, Any] = {"key": line.key, "line": line.number, "task": request.command,
-                                 "request": _jsonable(line.request)}
+    for line in _to_run(lines, done, result, report):
+        request, entry = _placed(line, out_dir)
         started = time.time()
         try:
             job = studio.prepare(request)
@@ -218,6 +207,123 @@ def run_batch(studio: Studio, lines: list[BatchLine], out_dir: Path, *, resume: 
         result.completed += 1
         if on_video:
             on_video(video)
+    return result
+
+
+def _to_run(lines: list[BatchLine], done: dict[str, dict[str, Any]], result: BatchResult,
+            report: Reporter) -> list[BatchLine]:
+    """The lines still to make: invalid ones are counted failed, completed ones (file intact) skipped."""
+    todo = []
+    for line in lines:
+        if line.error or line.request is None:
+            result.failed.append((line.number, line.error or "invalid"))
+        elif line.key in done and _still_there(done[line.key]):
+            result.skipped += 1
+            report(ProgressEvent("skip", message=f"line {line.number}: already done"))
+        else:
+            todo.append(line)
+    return todo
+
+
+def _placed(line: BatchLine, out_dir: Path) -> tuple[GenerateRequest, dict[str, Any]]:
+    """The line's request with its output inside out_dir, and the start of its manifest entry."""
+    request = line.request
+    stem = slugify(request.prompt or request.command)
+    name = request.output.name if request.output else f"{line.number:04d}-{stem}.mp4"
+    entry = {"key": line.key, "line": line.number, "task": request.command, "request": _jsonable(request)}
+    return request.with_(output=out_dir / name), entry
+
+
+def run_batch_remote(studios: list, lines: list[BatchLine], out_dir: Path, *, resume: bool = False,
+                     concurrency: int = 2, retries: int = 3, backoff: float = 2.0, report: Reporter = no_report,
+                     on_video=None, sleep=time.sleep) -> BatchResult:
+    """The lines on one or more servers (RemoteStudio), `concurrency` at a time, spread round-robin.
+
+    A job that meets a transient failure (server unreachable, 429 or 5xx after the client's own retries) is
+    tried again after an exponential backoff, on the next server; a refusal (moderation, a bad value, a
+    failed provenance check) is final. Ctrl-C cancels the jobs running on the servers and records them.
+    """
+    import itertools
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from sora_cli.engines.remote import ServerFailed
+    from sora_cli.errors import Cancelled, ServerUnreachable
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / MANIFEST
+    result = BatchResult()
+    todo = _to_run(lines, read_manifest(manifest) if resume else {}, result, report)
+    lock, stop = threading.Lock(), threading.Event()
+    turn = itertools.count()
+    finished = [0]
+
+    def say(event: ProgressEvent) -> None:
+        with lock:
+            report(event)
+
+    def stopping(_event: ProgressEvent) -> None:
+        if stop.is_set():
+            raise Cancelled("the batch was interrupted")
+
+    def make(line: BatchLine) -> None:
+        request, entry = _placed(line, out_dir)
+        started, first = time.time(), next(turn)
+        error: str | None = None
+        for attempt in range(retries + 1):
+            studio = studios[(first + attempt) % len(studios)]
+            entry.update(server=studio.url, attempts=attempt + 1)
+            remote_id = None
+            try:
+                job = studio.prepare(request)
+                remote_id = studio.submit(job)["id"]
+                say(ProgressEvent("job", message=f"line {line.number}: {remote_id} on {studio.url}"))
+                video = studio.fetch(studio.wait(remote_id, stopping), job, timings={
+                    "remote": round(time.time() - started, 3)})
+            except Cancelled:
+                if remote_id and stop.is_set():
+                    with contextlib.suppress(Exception):
+                        studio.client.cancel(remote_id)
+                error, status = "cancelled", "cancelled"
+                break
+            except (ServerUnreachable, ServerFailed) as exc:
+                error, status = str(exc), "failed"
+                if attempt < retries and not stop.is_set():
+                    delay = backoff * 2**attempt
+                    say(ProgressEvent("retry", message=f"line {line.number}: {exc}; again in {delay:g} s"))
+                    sleep(delay)
+                continue
+            except SoraError as exc:
+                error, status = str(exc), "failed"
+                break
+            entry.update(id=video.id, remote_id=remote_id, status="completed", seed=video.seed, model=video.model,
+                         parameters=video.parameters, output=video.path, sha256=video.sha256,
+                         timings=video.timings, started_at=started)
+            with lock:
+                _append(manifest, entry)
+                result.completed += 1
+                finished[0] += 1
+                report(ProgressEvent("batch", step=finished[0], total=len(todo)))
+                if on_video:
+                    on_video(video)
+            return
+        with lock:
+            _append(manifest, {**entry, "status": status, "error": error, "started_at": started})
+            if status == "failed":
+                result.failed.append((line.number, error or "failed"))
+            finished[0] += 1
+            report(ProgressEvent("batch", step=finished[0], total=len(todo)))
+
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sora-batch")
+    try:
+        for future in as_completed([pool.submit(make, line) for line in todo]):
+            future.result()
+    except KeyboardInterrupt:
+        stop.set()  # the running jobs see it at their next poll, cancel themselves on the server, and stop
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from keyring.backend import KeyringBackend
@@ -150,3 +151,51 @@ def test_a_download_that_fails_the_provenance_check_is_not_kept(served, home, tm
         studio.fetch(remote, job)
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temp file
     studio.close()
+
+
+def _dead_url() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_batch_spreads_over_servers_retries_elsewhere_and_resumes(served, home, tmp_path):
+    from sora_cli.batch import read_lines, read_manifest, run_batch_remote
+    from sora_cli.engines.remote import RemoteClient
+    from sora_cli.remote import RemoteStudio
+
+    lines_file = tmp_path / "jobs.jsonl"
+    lines_file.write_text("\n".join(json.dumps({"prompt": p, "size": "128x128", "seconds": 1, "fps": 8, "steps": 2})
+                                    for p in ("a lighthouse at dusk", "a fox in snow", "rain on a window")))
+    dead = _dead_url()
+    slept: list[float] = []
+
+    def studios():
+        return [RemoteStudio(dead, "sk-none", client=RemoteClient(dead, "sk-none", retries=0)),
+                RemoteStudio(served.url, served.keys["bob"])]
+
+    out = tmp_path / "out"
+    result = run_batch_remote(studios(), read_lines(lines_file, {}), out, concurrency=2, retries=2, backoff=0.5,
+                              sleep=slept.append)
+    assert (result.completed, result.skipped, result.failed) == (3, 0, [])
+    entries = [json.loads(t) for t in (out / "manifest.jsonl").read_text().splitlines()]
+    assert all(e["status"] == "completed" and e["server"] == served.url for e in entries)
+    retried = [e for e in entries if e["attempts"] == 2]  # the ones that went to the dead server first
+    assert retried and slept == [0.5] * len(retried)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.jsonl", *(Path(e["output"]).name
+                                                                                for e in entries)])
+    again = run_batch_remote(studios(), read_lines(lines_file, {}), out, resume=True, sleep=slept.append)
+    assert (again.completed, again.skipped) == (0, 3) and len(read_manifest(out / "manifest.jsonl")) == 3
+
+
+def test_batch_cli_on_a_server_reports_refused_lines(served, sora, tmp_path, monkeypatch):
+    monkeypatch.setenv("SORA_API_KEY", served.keys["bob"])
+    jobs = tmp_path / "jobs.txt"
+    jobs.write_text("a paper boat on a pond\nan explicit sex scene, fully nude\n")
+    result = sora("batch", jobs, "-d", tmp_path / "out", "--server", served.url, *FAST, "--json")
+    assert result.exit_code == 1 and "jobs.txt:2:" in result.stderr and "sexual" in result.stderr
+    [made] = json_lines(result.stdout)
+    assert made["status"] == "completed" and Path(made["path"]).is_file()
+    assert "1 made, 0 already done, 1 failed" in result.stderr

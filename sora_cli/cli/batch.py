@@ -22,7 +22,7 @@ from sora_cli.cli.options import (
     render_video,
 )
 from sora_cli.cli.output import DebugOpt, EventsOpt, JsonOpt, Output, QuietOpt, run
-from sora_cli.errors import ExitCode, UsageError
+from sora_cli.errors import ExitCode, SoraError, UsageError
 
 
 def batch(
@@ -43,6 +43,14 @@ def batch(
     visible_mark: Annotated[bool | None, typer.Option(
         "--visible-mark/--no-visible-mark", help="Default for lines that do not say.")] = None,
     c2pa_include_prompt: IncludePromptOpt = False,
+    server: Annotated[list[str] | None, typer.Option(
+        "--server", envvar="SORA_SERVER", show_envvar=False,
+        help="Run on this server (repeat for several: jobs are spread over them); also $SORA_SERVER.")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        help="With --server: jobs in flight at once (default: 2 per server).")] = None,
+    retries: Annotated[int, typer.Option(
+        help="With --server: tries again after 429, 5xx or a lost connection, backing off, on the next server.")
+    ] = 3,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -60,6 +68,11 @@ def batch(
         lines = read_lines(file, {k: v for k, v in given.items() if v is not None})
         if not lines:
             raise UsageError(f"batch file {file} has no prompts")
+        remote = _remote_studios(server)
+        if remote:
+            _run_remote(out, remote, lines, out_dir, file, resume=resume, dry_run=dry_run,
+                        concurrency=concurrency or 2 * len(remote), retries=retries)
+            return
         studio = open_studio(out, source="batch")
         try:
             if dry_run:
@@ -70,14 +83,62 @@ def batch(
                                    on_video=lambda v: render_video(out, v))
         finally:
             studio.close()
-        for number, error in result.failed:
-            out.error(f"{file}:{number}: {error}")
-        out.notice(f"{result.completed} made, {result.skipped} already done, {len(result.failed)} failed; "
-                   f"manifest: {out_dir / 'manifest.jsonl'}")
-        if result.failed:
-            raise typer.Exit(int(ExitCode.ERROR))
+        _summary(out, result, file, out_dir)
 
     run(out, body)
+
+
+def _summary(out: Output, result, file: Path, out_dir: Path) -> None:
+    for number, error in sorted(result.failed):
+        out.error(f"{file}:{number}: {error}")
+    out.notice(f"{result.completed} made, {result.skipped} already done, {len(result.failed)} failed; "
+               f"manifest: {out_dir / 'manifest.jsonl'}")
+    if result.failed:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+def _remote_studios(servers: list[str] | None) -> list:
+    from sora_cli.config import Config
+    from sora_cli.remote import RemoteStudio, server_url
+
+    config = Config.load()
+    urls = [server_url(s, config) for s in servers or []] or [server_url(None, config)]
+    return [RemoteStudio.connect(url, config) for url in dict.fromkeys(u for u in urls if u)]
+
+
+def _run_remote(out: Output, studios: list, lines, out_dir: Path, file: Path, *, resume: bool, dry_run: bool,
+                concurrency: int, retries: int) -> None:
+    from sora_cli.batch import run_batch_remote
+
+    if concurrency < 1 or retries < 0:
+        raise UsageError("--concurrency must be at least 1 and --retries at least 0")
+    try:
+        if dry_run:  # what can be checked without the servers: fields, local-only options, inputs
+            bad = 0
+            for line in lines:
+                error = line.error
+                if error is None:
+                    try:
+                        studios[0].prepare(line.request.with_(output=None))
+                    except SoraError as exc:
+                        error = str(exc)
+                bad += error is not None
+                if out.json:
+                    out.emit_json({"line": line.number, "ok": error is None, "error": error})
+                elif error:
+                    out.error(f"line {line.number}: {error}")
+                else:
+                    out.data(f"line {line.number}: ok")
+            if bad:
+                raise UsageError(f"{bad} of {len(lines)} lines are invalid")
+            return
+        with out.progress() as report:
+            result = run_batch_remote(studios, lines, out_dir, resume=resume, concurrency=concurrency,
+                                      retries=retries, report=report, on_video=lambda v: render_video(out, v))
+    finally:
+        for studio in studios:
+            studio.close()
+    _summary(out, result, file, out_dir)
 
 
 def _dry_run(out: Output, studio, lines, out_dir: Path) -> None:

@@ -29,6 +29,10 @@ TERMINAL = ("completed", "failed")
 MAX_RETRY_AFTER = 120.0  # seconds: a longer Retry-After is capped, not obeyed blindly
 
 
+class ServerFailed(SoraError):
+    """The server answered 5xx or 429 after every retry: worth trying again later, or on another server."""
+
+
 class RemoteError(UsageError):
     """The server refused the request (4xx); `code` and `param` are its error envelope's."""
 
@@ -173,5 +177,5 @@ class RemoteClient:
         if code == "moderation_blocked":
             raise PolicyRefusal(message)
         if response.status_code >= 500 or response.status_code == 429:
-            raise SoraError(f"the server failed ({response.status_code}): {message}")
+            raise ServerFailed(f"the server failed ({response.status_code}): {message}")
         raise RemoteError(message, response.status_code, code, error.get("param"))
