@@ -36,7 +36,8 @@ def cache(tmp_path_factory) -> Path:
 def server(tmp_path_factory, cache):
     root = tmp_path_factory.mktemp("server")
     users = {"alice": "admin", "bob": "user", "carol": "user", "dave": "user"}
-    with serve_local(root, users, cache, poll_after_ms=100, max_upload_bytes=2 * MB) as running:
+    with serve_local(root, users, cache, poll_after_ms=100, max_upload_bytes=2 * MB,
+                     webhook_allow_private=True) as running:  # the test receiver listens on loopback
         yield running
 
 
@@ -301,6 +302,24 @@ def test_webhooks_are_delivered_and_signed(server):
     assert verify(hook["signing_secret"], headers, body)
     assert not verify(hook["signing_secret"], headers, body.replace(b"failed", b"faxled"))
     OpenAI(api_key="unused").webhooks.verify_signature(body, headers, secret=hook["signing_secret"])
+
+
+def test_webhooks_to_private_addresses_are_refused_by_default(tmp_path):
+    from sora_cli.server.webhooks import BlockedAddress, check_url
+
+    with serve_local(tmp_path, {"bob": "user"}, devices=()) as running:
+        api = client(running, "bob")
+        for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "http://[::1]/", "http://10.1.2.3/",
+                    "http://169.254.169.254/latest/meta-data", "http://192.168.0.10:8080/", "http://[::ffff:127.0.0.1]/",
+                    "http://user:pw@example.com/", "ftp://example.com/"):
+            error = error_of(api.post("/v1/webhook_endpoints", json={"name": "x", "url": url,
+                                                                     "event_types": ["video.completed"]}), 400)
+            assert error["param"] == "url", url
+        assert api.get("/v1/webhook_endpoints").json()["data"] == []
+    check_url("http://8.8.8.8/hook")  # a public address passes (no lookup needed for a literal)
+    with pytest.raises(BlockedAddress):
+        check_url("http://127.0.0.1/hook")
+    check_url("http://127.0.0.1/hook", allow_private=True)
 
 
 def test_a_full_queue_answers_429_with_retry_after(tmp_path, cache):

@@ -18,6 +18,8 @@ def serve(
         help="Generation workers: one per GPU (default: every GPU); CPU mode runs one.")] = None,
     max_queue: Annotated[int, typer.Option(help="Queued + running jobs before new ones get 429.")] = 64,
     max_upload_mb: Annotated[int, typer.Option(help="Largest upload accepted (413 above).")] = 50,
+    allow_private_webhooks: Annotated[bool, typer.Option(
+        help="Let users' webhooks post to loopback and private addresses (refused by default).")] = False,
     poll_after_ms: Annotated[int, typer.Option(help="The openai-poll-after-ms hint on unfinished videos.")] = 1000,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -49,7 +51,7 @@ def serve(
             resolve_model(model, config, registry)  # a bad --model fails now, not at the first request
         settings = ServerSettings(paths=config.paths, model=model, devices=_devices(workers, out),
                                   max_queue=max_queue, max_upload_bytes=max_upload_mb * MB,
-                                  poll_after_ms=poll_after_ms)
+                                  poll_after_ms=poll_after_ms, webhook_allow_private=allow_private_webhooks)
         app = create_app(settings, config, registry=registry)
         if not Store(settings.db_path).users():
             out.warn("no users yet: add one with `sora server user add NAME --admin` (it prints the first key)")

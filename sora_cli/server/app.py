@@ -88,7 +88,8 @@ def create_app(settings: ServerSettings, config: Config | None = None, *, regist
     registry = registry or load_registry()
     store = Store(settings.db_path)
     studio = Studio(config, registry, source="server")  # for the library; the workers' Studios make the videos
-    deliverer = Deliverer(store, settings.webhook_backoff, settings.webhook_timeout, webhook_transport)
+    deliverer = Deliverer(store, settings.webhook_backoff, settings.webhook_timeout, webhook_transport,
+                          allow_private=settings.webhook_allow_private)
 
     def finished(job: dict) -> None:
         if enqueue(store, job):

@@ -15,7 +15,7 @@ from sora_cli.server import auth
 from sora_cli.server.deps import Admin, User, read_body, state, upload_of
 from sora_cli.server.schemas import ApiError, not_found
 from sora_cli.server.store import new_id
-from sora_cli.server.webhooks import new_secret
+from sora_cli.server.webhooks import BlockedAddress, check_url, new_secret
 
 router = APIRouter()
 _FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -112,6 +112,10 @@ def _endpoint(row: dict, secret: bool = False) -> dict:
 
 @router.post("/v1/webhook_endpoints", tags=["webhooks"], summary="Register a webhook (its secret is shown once)")
 def create_webhook(body: WebhookBody, request: Request, user: User) -> dict:
+    try:
+        check_url(body.url, state(request).settings.webhook_allow_private)
+    except BlockedAddress as exc:
+        raise ApiError(400, str(exc), code="invalid_url", param="url") from None
     row = {"id": new_id("we_"), "user_id": user["id"], "name": body.name, "url": body.url, "secret": new_secret(),
            "event_types": json.dumps(sorted(set(body.event_types))), "created_at": int(time.time())}
     state(request).store.add_webhook(row)

@@ -27,6 +27,9 @@ class ServerSettings:
     max_attempts: int = 2  # a job interrupted by a restart this many times is failed, not re-queued
     webhook_timeout: float = 10.0
     webhook_backoff: tuple[float, ...] = (1, 5, 30, 120, 600)  # seconds between delivery attempts
+    # webhooks to loopback, private, link-local (cloud metadata) or reserved addresses are refused unless the
+    # admin allows them: a user's webhook must not become a way to reach what only the server can reach
+    webhook_allow_private: bool = False
     image_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
     video_types: tuple[str, ...] = ("video/mp4", "video/quicktime", "video/webm")
 

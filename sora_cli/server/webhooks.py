@@ -26,6 +26,40 @@ log = logging.getLogger("sora_cli.server.webhooks")
 EVENT_TYPES = ("video.completed", "video.failed")
 
 
+class BlockedAddress(ValueError):
+    """A webhook URL whose host is (or resolves to) an address the server will not post to."""
+
+
+def check_url(url: str, allow_private: bool = False) -> None:
+    """Refuse a webhook URL that is not http(s) to a public address; every address its host resolves to counts.
+
+    Checked when the endpoint is registered and again before each delivery (a name can be re-pointed after
+    registration); redirects are never followed.
+    """
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlockedAddress("a webhook URL must be http:// or https:// with a host")
+    if parts.username or parts.password:
+        raise BlockedAddress("a webhook URL must not carry a user name or password")
+    if allow_private:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)}
+    except (OSError, ValueError, UnicodeError):
+        raise BlockedAddress(f"the webhook host {parts.hostname!r} cannot be resolved") from None
+    for address in found:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not (mapped or ip).is_global:
+            raise BlockedAddress(f"the webhook host {parts.hostname!r} is a loopback, private or reserved address "
+                                 f"({address}); the server's admin can allow those")
+
+
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -69,8 +103,10 @@ def enqueue(store: Store, job: dict) -> int:
 class Deliverer:
     """One thread posting due deliveries; a failed one is retried after the next backoff step."""
 
-    def __init__(self, store: Store, backoff: tuple[float, ...], timeout: float, transport=None):
+    def __init__(self, store: Store, backoff: tuple[float, ...], timeout: float, transport=None,
+                 allow_private: bool = False):
         self.store, self.backoff, self.timeout, self.transport = store, backoff, timeout, transport
+        self.allow_private = allow_private
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,9 +142,10 @@ class Deliverer:
                    "webhook-signature": signature(delivery["secret"], delivery["event_id"], timestamp, body)}
         attempts = delivery["attempts"] + 1
         try:
+            check_url(delivery["url"], self.allow_private)
             response = client.post(delivery["url"], content=body, headers=headers)
             error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        except Exception as exc:  # any network failure is a retry, never a crash
+        except Exception as exc:  # any network failure (or a blocked address) is a retry, never a crash
             error = f"{type(exc).__name__}: {exc}"
         if error is None:
             self.store.delivery_result(delivery["seq"], "delivered", attempts, time.time(), None)
