@@ -16,6 +16,11 @@ its `threshold` and the fragment's nearest example of that category trails its n
 -`margin` (cosine). When no rule refuses the prompt as typed and the model is loaded, one-letter slips in words the
 tokenizer does not know ("decapatated") are mended towards the rules' one-word patterns and the rules run again.
 `Decision.score` is that probability for a model decision, `margin` the example's lead over the anchor.
+
+To generalise past the prompts it was tuned on: the rules also run on a deobfuscated copy ("s3x", "p o r n");
+misspelt policy phrases are mended whole ("hary poter"); violence, hate and extremism hard-rule hits in a reporting
+context without endorsement (documentary, history, museum; see SOFTENED) are left to the model; camera jargon is
+struck from what the model reads; and a prompt with fewer than MIN_CONTENT content words skips the model layer.
 """
 
 from __future__ import annotations
@@ -32,12 +37,18 @@ from sora_cli.errors import PolicyRefusal
 from sora_cli.safety.log import SafetyLog
 from sora_cli.safety.policy import LOCKED, Policy, load_policy
 from sora_cli.safety.rights import RightsRegistry, load_rights
-from sora_cli.safety.rules import Hit, Rules, Speller, normalize, trigger_words
+from sora_cli.safety.rules import Hit, Rules, Speller, deobfuscate, normalize, trigger_phrases, trigger_words
 
 COPYRIGHT = "copyrighted_character"
 STRENGTH = 16.0  # the classifier's inverse L2 penalty (scikit-learn's C), chosen by cross-validation on the policy
 _CLAUSE = re.compile(r"\s*(?:[,;:.!?()\[\]]+|\s[-–—]+\s|\b(?:and then|then|while|before|after|until|so that|but|"
                      r"whereas|as soon as|when)\b)\s*", re.IGNORECASE)
+# A reporting context (documentary, history lesson, museum, news report: the policy's `reporting_context` terms)
+# with no endorsement in it (`endorsement` terms: glorify, recruit, how to, ...) turns these categories' hard-rule hits
+# over to the model layer, which has anchors for exactly such prompts: "a documentary on the rwandan genocide".
+SOFTENED = ("violence", "hate", "extremism")
+REPORTING, ENDORSING, JARGON = "reporting_context", "endorsement", "film_jargon"
+MIN_CONTENT = 2  # fewer content words than this ("x", "again", "wait"): the model layer has nothing to read
 _STOP = frozenset("a an the of in on at to and or with by for from into onto is are was be as it its this that "
                   "his her their my your our while very some".split())
 
@@ -111,6 +122,9 @@ class Moderator:
         self.policy = policy
         self.rights = rights or RightsRegistry()
         self.rules = Rules(policy)
+        jargon = policy.terms.get(JARGON, ())  # camera and editing words, struck from what the model reads
+        self._jargon = re.compile(r"(?<!\w)(?:" + "|".join(t.replace(" ", r"[\W_]+") for t in jargon) + r")(?!\w)",
+                                  re.IGNORECASE) if jargon else None
         self.cache_dir = cache_dir
         self.log = log
         self.device = device
@@ -182,7 +196,8 @@ class Moderator:
                                                             len(model.classes), STRENGTH, self.cache_dir)
         if hasattr(encoder, "vocabulary"):
             words, stems = trigger_words(self.policy)
-            model.speller = Speller(words, stems, encoder.vocabulary())
+            model.speller = Speller(words, stems, encoder.vocabulary(), shortest=5,
+                                    phrases=trigger_phrases(self.policy))
         self.encoder = encoder
         self._model = model
 
@@ -198,17 +213,24 @@ class Moderator:
 
     # -- checks ---------------------------------------------------------------------------------------------------
     def check(self, text: str, context: Context | None = None, *, model: bool = True) -> Decision:
-        """The verdict on a prompt; `model=False` runs only the rules and the rights registry (instant)."""
+        """The verdict on a prompt; `model=False` runs only the rules and the rights registry (instant).
+
+        With `model=False` a softened hit (see SOFTENED) is left to the model pass that follows, so it allows.
+        """
         ctx = context or Context()
         norm = normalize(text)
-        hits, allowed_rights = self._rule_hits(norm, ctx)
+        plain = deobfuscate(text)  # "s3x", "p o r n": scanned besides the text as typed
+        reads = text if plain == norm else plain  # what the model layer reads
+        hits, allowed_rights = self._rule_hits(norm, ctx, plain)
+        speller = None
         if model and not any(h.verdict == "refuse" for h in hits):
             # no rule refuses as typed: mend slips in words MiniLM does not know ("sucidal") and run the rules again
             speller = self._ensure_model().speller
-            mended = speller.correct(norm) if speller is not None else norm
+            mended = speller.correct(plain) if speller is not None else plain
             if mended != norm:
-                norm = mended
-                hits, allowed_rights = self._rule_hits(norm, ctx)
+                plain = mended
+                hits, allowed_rights = self._rule_hits(norm, ctx, plain)
+        hits = self._soften(hits, plain)
         skip = set()
         if allowed_rights:  # a named, opted-in character: the rights registry has the last word on it
             skip = {COPYRIGHT}
@@ -229,8 +251,8 @@ class Moderator:
                 return self._decide("refuse", hit.category, hit.layer, hit.triggers, overridden=overridden,
                                     reason=hit.reason or None, **extra)
         greys = [h for h in hits if h.verdict == "rephrase" and not permitted(h.category)]
-        if model:
-            found = self._model_layer(text, norm, permitted, skip)
+        if model and self._has_content(plain, speller):
+            found = self._model_layer(reads, plain, permitted, skip)
             if found is not None and found.verdict == "refuse":
                 return replace_extra(found, overridden, extra)
             if found is not None and not greys:
@@ -241,11 +263,20 @@ class Moderator:
         message = "allowed" + (f" (admin override: {', '.join(dict.fromkeys(overridden))})" if overridden else "")
         return Decision("allow", message, overridden=tuple(dict.fromkeys(overridden)), model_checked=model, **extra)
 
-    def _rule_hits(self, norm: str, ctx: Context) -> tuple[list[Hit], list[str]]:
-        """The rule layer's hits, plus a "rights" refusal for each named character without an opt-in."""
+    def _rule_hits(self, norm: str, ctx: Context, plain: str | None = None) -> tuple[list[Hit], list[str]]:
+        """The rule layer's hits on `norm` and on its deobfuscated or mended form `plain` (a category's refusal in
+        either counts), plus a "rights" refusal for each named character without an opt-in."""
         hits = self.rules.scan(norm)
+        named = dict((ch.name, (ch, said)) for ch, said in self.rules.characters_named(norm))
+        if plain is not None and plain != norm:
+            refused = {h.category for h in hits if h.verdict == "refuse"}
+            for hit in self.rules.scan(plain):
+                if hit.verdict == "refuse" and hit.category not in refused:
+                    hits = [h for h in hits if h.category != hit.category] + [hit]
+            for ch, said in self.rules.characters_named(plain):
+                named.setdefault(ch.name, (ch, said))
         allowed_rights: list[str] = []
-        for character, said in self.rules.characters_named(norm):
+        for character, said in named.values():
             verdict = self.rights.check(character.name, character.holder, use=ctx.use, commercial=ctx.commercial,
                                         user=ctx.user, server=ctx.server, today=ctx.today)
             if verdict.allowed:
@@ -253,6 +284,23 @@ class Moderator:
             else:
                 hits.append(Hit(COPYRIGHT, "refuse", (said,), "rights", verdict.reason))
         return hits, allowed_rights
+
+    def _soften(self, hits: list[Hit], norm: str) -> list[Hit]:
+        """Drop SOFTENED categories' rule hits in a reporting context without endorsement, when no other category
+        refuses: the model layer judges such a prompt ("a history documentary about the kkk")."""
+        soft = [h for h in hits if h.verdict == "refuse" and h.layer == "rule" and h.category in SOFTENED]
+        if not soft or any(h.verdict == "refuse" and h not in soft for h in hits):
+            return hits
+        if not self.rules.term_matches(REPORTING, norm) or self.rules.term_matches(ENDORSING, norm):
+            return hits
+        return [h for h in hits if h not in soft]
+
+    def _has_content(self, norm: str, speller: Speller | None) -> bool:
+        """At least MIN_CONTENT content words, one of them a word MiniLM knows: a one-letter prompt or "again" is
+        not a sentence the classifier can judge (it reads "x" as a character's name)."""
+        words = [w for w in norm.split() if w not in _STOP and len(w) > 1 and not w.isdigit()]
+        known = speller.is_known if speller is not None else (lambda w: True)
+        return len(words) >= MIN_CONTENT and any(known(w) for w in words)
 
     def guard(self, text: str, context: Context | None = None, *, model: bool = True) -> Decision:
         """`check`, then log what is not plainly allowed and raise PolicyRefusal unless it is allowed."""
@@ -264,12 +312,26 @@ class Moderator:
             raise PolicyRefusal(decision.message)
         return decision
 
-    def _model_layer(self, text: str, norm: str, permitted: Any, skip: set[str]) -> Decision | None:
+    def fragment_scores(self, text: str) -> list[tuple[str, float, float]]:
+        """For the bench's cross-validation of thresholds: per fragment the model layer reads, its likeliest category,
+        the probability that it is unsafe and that category's example-over-anchor lead ([] where no model runs)."""
+        m = self._ensure_model()
+        norm, plain = normalize(text), deobfuscate(text)
+        mended = m.speller.correct(plain) if m.speller is not None else plain
+        if m.weights is None or not self._has_content(mended, m.speller):
+            return []
+        _, _, probs, _, _, lead, _ = self._scores(text if plain == norm else plain, mended, set())
+        top = probs[:, 1:].argmax(1)
+        return [(m.classes[int(k) + 1], float(probs[f, 1:].sum()), float(lead[f, k])) for f, k in enumerate(top)]
+
+    def _scores(self, text: str, norm: str, skip: set[str]) -> tuple[Any, ...]:
+        """The model layer's reading of a prompt: fragments, their encodings, class probabilities (a category that
+        may not count handed to the one it escalates from), similarities, best anchor, each category's lead."""
         import numpy as np
 
         m = self._ensure_model()
-        if m.weights is None:
-            return None
+        if self._jargon is not None:
+            text = self._jargon.sub(" ", text).strip() or text
         parts = fragments(text)
         encoded = m.encoder.encode_words_batch(parts)
         vecs = np.stack([v for v, _, _ in encoded])
@@ -294,7 +356,16 @@ class Moderator:
                 probs[:, to] += probs[:, k]
             probs[:, k] = 0.0
         examples_best = np.stack([sims[:, m.examples[name]].max(1) for name in m.classes[1:]], 1)  # [F, classes-1]
-        lead = examples_best - anchor_best[:, None]
+        return parts, encoded, probs, sims, anchor_best, examples_best - anchor_best[:, None], moved
+
+    def _model_layer(self, text: str, norm: str, permitted: Any, skip: set[str]) -> Decision | None:
+        import numpy as np
+
+        m = self._ensure_model()
+        if m.weights is None:
+            return None
+        parts, encoded, probs, sims, anchor_best, lead, moved = self._scores(text, norm, skip)
+        cats = self.policy.categories
         thresholds = np.array([[cats[n].threshold, cats[n].margin, cats[n].grey, cats[n].grey_margin]
                                for n in m.classes[1:]])
         dropped: set[int] = set(moved)

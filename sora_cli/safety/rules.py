@@ -15,6 +15,13 @@ from sora_cli.safety.policy import LOCKED, Category, Character, Policy
 _APOSTROPHES = re.compile(r"['’‘`´]")
 _PUNCT = re.compile(r"[\W_]+")
 _WORD = re.compile(r"\w+")
+# leetspeak and symbol spellings ("s3x", "p0rn", "$lut", "k!ll"): mapped only inside tokens that mix letters with
+# them, so numbers ("12 year old", "1970s", "9/11") and units ("4k", "1080p", "12yo") stay as they are
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
+                       "!": "i", "|": "l", "+": "t"})
+_LEET_TOKEN = re.compile(r"(?=[^\s]*[a-z])(?=[^\s]*[0-9@$!|+])[a-z0-9@$!|+]+(?![^\s])|(?<![^\s])[@$][a-z]+")
+_UNIT = re.compile(r"\d+(?:s|st|nd|rd|th|yo|y|yr|yrs|k|p|d|x|am|pm|fps|mm|cm|m|km|kg|g|gb|mb|hz|min|h|hr|hrs|v)?")
+_SPELLED = re.compile(r"(?<!\w)(?:[a-z] ){2,}[a-z](?!\w)")  # "s e x", "p o r n" (after normalising "p.o.r.n")
 
 
 def normalize(text: str) -> str:
@@ -22,6 +29,30 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     return _PUNCT.sub(" ", _APOSTROPHES.sub("", text)).strip()
+
+
+def deobfuscate(text: str) -> str:
+    """`normalize(text)` after undoing leetspeak ("s3x", "pr0n", "$lut") and spelled-out letters ("p o r n").
+
+    The rules run on this text as well as on the normalised one (a hit in either counts), so a mapping that
+    breaks a real token ("c3po") costs nothing.
+    """
+    low = unicodedata.normalize("NFKC", text).casefold()
+
+    def unleet(m: re.Match[str]) -> str:
+        token = m.group(0)
+        core = token.rstrip("!")  # "wow!" is an exclamation, not a leet "i"
+        if _UNIT.fullmatch(core):
+            return token
+        return core.translate(_LEET) + token[len(core):]
+
+    def join(m: re.Match[str]) -> str:
+        run = m.group(0)
+        if run[0] in "ai" and len(run) >= 7:  # "a p o r n": the article stays a word of its own
+            return run[:2] + run[2:].replace(" ", "")
+        return run.replace(" ", "")
+
+    return _SPELLED.sub(join, normalize(_LEET_TOKEN.sub(unleet, low)))
 
 
 def _bounded(alternatives: tuple[str, ...], plural: bool) -> re.Pattern[str] | None:
@@ -122,18 +153,41 @@ class Rules:
 _REGEX_SYNTAX = re.compile(r"\(\?[:!=<]*|\\[wWsSdDb][*+?]?|\{\d*,?\d*\}|[()|?+.^$\[\]\\]")
 
 
-def trigger_words(policy: Policy, shortest: int = 6) -> tuple[set[str], set[str]]:
+def trigger_phrases(policy: Policy) -> set[str]:
+    """The plain two- and three-word phrases of the policy (character aliases, term sets such as the artists and
+    public figures, refusing patterns): the targets of `Speller`'s phrase mending ("hary poter", "tayler swift")."""
+    texts = [a for ch in policy.characters for a in ch.aliases]
+    texts += [t for terms in policy.terms.values() for t in terms]
+    texts += [p for c in policy.categories.values() for p in c.patterns]
+    return {t for t in texts if re.fullmatch(r"[a-z]+(?: [a-z]+){1,2}", t) and len(t) >= 8}
+
+
+def _skeleton(words: list[str]) -> str:
+    """Each word's first letter and consonants, doubled letters once: "harry potter", "hary poter" -> "hr ptr"."""
+    return " ".join(re.sub(r"(.)\1+", r"\1", w[0] + re.sub(r"[aeiouy]", "", w[1:])) for w in words)
+
+
+def _distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def trigger_words(policy: Policy, shortest: int = 6, names: int = 5) -> tuple[set[str], set[str]]:
     """The one-word rules (a refusing pattern or a character alias that is a single word or `stem\\w*`), for the
-    spelling layer: ("gore", "pornography", "decapitat", "spiderman", ...)."""
+    spelling layer: ("gore", "pornography", "decapitat", "spiderman", ...); a one-word character alias counts from
+    `names` letters ("yoshi", "vader"). Multi-word phrases are mended whole (see `trigger_phrases`)."""
     texts = [p for c in policy.categories.values() for p in c.patterns]
-    texts += [a for ch in policy.characters for a in ch.aliases]
+    aliases = [a for ch in policy.characters for a in ch.aliases]
     words: set[str] = set()
     stems: set[str] = set()
-    for text in texts:
+    for text in texts + aliases:
         one = re.fullmatch(r"([a-z]+)(\\w\*|\\w\+|s\?|\(\?:s\|es\)\?)?", text.replace(" ?", ""))
-        if one is None or len(one.group(1)) < shortest:
-            continue
-        (stems if one.group(2) in ("\\w*", "\\w+") else words).add(one.group(1))
+        if one is not None and len(one.group(1)) >= (names if text in aliases else shortest):
+            (stems if one.group(2) in ("\\w*", "\\w+") else words).add(one.group(1))
     return words, stems
 
 
@@ -152,8 +206,12 @@ class Speller:
     added, dropped, changed, or two swapped) from exactly one rule word or the start of one rule stem.
     """
 
-    def __init__(self, words: set[str], stems: set[str], known: set[str], shortest: int = 6):
+    def __init__(self, words: set[str], stems: set[str], known: set[str], shortest: int = 6,
+                 phrases: set[str] = frozenset()):  # type: ignore[assignment]
         self.known = known
+        self.phrases: dict[str, set[str]] = {}  # skeleton -> the phrases that have it
+        for phrase in phrases:
+            self.phrases.setdefault(_skeleton(phrase.split()), set()).add(phrase)
         self.shortest = shortest
         self.stems = stems
         self.words = words
@@ -203,8 +261,31 @@ class Speller:
         return None
 
     def correct(self, text: str) -> str:
-        """The normalised text with each mendable word replaced."""
-        return _WORD.sub(lambda m: self.mend(m.group(0)) or m.group(0), text)
+        """The normalised text with each mendable word replaced, then each misspelt policy phrase."""
+        return self.mend_phrases(_WORD.sub(lambda m: self.mend(m.group(0)) or m.group(0), text))
+
+    def mend_phrases(self, text: str) -> str:
+        """Replace a run of two or three words that holds a word MiniLM does not know and is a few letters from
+        exactly one policy phrase (same consonant skeleton, edit distance <= 1 per 5 letters): "hary poter"."""
+        words = text.split()
+        if not self.phrases or all(w in self.known for w in words):
+            return text
+        out, i = [], 0
+        while i < len(words):
+            for n in (3, 2):
+                span = words[i:i + n]
+                if len(span) < n or all(w in self.known for w in span):
+                    continue
+                said = " ".join(span)
+                found = {p for p in self.phrases.get(_skeleton(span), ()) if _distance(said, p) <= max(1, len(p) // 5)}
+                if len(found) == 1:
+                    out.append(found.pop())
+                    i += n
+                    break
+            else:
+                out.append(words[i])
+                i += 1
+        return " ".join(out)
 
 
 def _distance_one(a: str, b: str) -> bool:
