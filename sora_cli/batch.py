@@ -135,6 +135,9 @@ def _to_request(row: dict[str, Any] | str, defaults: dict[str, Any], folder: Pat
             values[key] = _TRUTH[values[key].strip().lower()]
     if isinstance(values.get("cameos"), str | list):
         values["cameos"] = tuple([values["cameos"]] if isinstance(values["cameos"], str) else values["cameos"])
+    if isinstance(values.get("references"), str | list):  # character pictures, beside the batch file
+        refs = [values["references"]] if isinstance(values["references"], str) else values["references"]
+        values["references"] = tuple(folder / Path(str(r)).expanduser() for r in refs)
     if "output" in values and values["output"] is not None:
         values["output"] = Path(str(values["output"]))
     if not isinstance(values.get("prompt"), str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from pathlib import Path
 from typing import Any
 
 from sora_cli.config import Paths
@@ -77,6 +78,23 @@ class Guard:
     def check_inputs(self, request: GenerateRequest, inputs: Any) -> dict[str, Any] | None:
         """Faces in a photo or clip to animate, remix or extend: a permitted cameo, or --attest-consent."""
         return self._input_faces(request, inputs) if _pictures(inputs) is not None else None
+
+    def check_references(self, request: GenerateRequest) -> tuple:
+        """The character pictures (PIL images) of a request, each checked like an input photo: a face in one
+        needs a cameo the requester may use (characters are for pets, objects and made-up figures)."""
+        import numpy as np
+
+        from sora_cli.errors import PolicyRefusal
+        from sora_cli.media.inputs import load_image
+        from sora_cli.safety import check_input_faces
+
+        pictures = tuple(load_image(Path(path)) for path in request.references)
+        for picture in pictures:
+            report = check_input_faces(np.asarray(picture), gallery=self.gallery(), permitted=self.permitted())
+            if not report.allowed:
+                raise PolicyRefusal(f"refused: a character picture shows a person ({report.message}); "
+                                    "a person's likeness needs their cameo")
+        return pictures
 
     def start_loading(self) -> None:
         """MiniLM (under the model-loading lock) and the nudity detector, each in a background thread."""

@@ -77,23 +77,25 @@ class Studio:
         self.guard.check_prompts(request)  # hard rules and rights: instant, before anything else
         cameos = self.guard.cameos(request)  # consented likenesses: permission, owners' rules, at most two
         task = request.task
-        wanted = "reference" if cameos else task  # a cameo is reference frames: VACE models take them
+        references = cameos or request.references  # reference frames: VACE models take them
+        wanted = "reference" if references else task
         model = resolve_model(request.model or default_model(wanted, self.config), self.config, self.registry)
         check_task(model, task, self.config, self.registry)
-        if cameos:
+        if references:
             check_task(model, "reference", self.config, self.registry)
         inputs = gather(request, model, self.library)
         if inputs.request.prompt != request.prompt:  # extend took the clip's own prompt
             self.guard.check_prompts(inputs.request)
         request = inputs.request
         input_faces = self.guard.check_inputs(request, inputs)
+        character_pictures = self.guard.check_references(request)  # faces in them: the rule for inputs
         self.guard.start_loading()  # the moderation model loads beside the pipeline
         plan = model.family.plan(request, model_ref=model.ref, model_id=model.location,
                                  class_name=model.class_name, defaults=model.defaults)
         if task != "t2v":
             plan = replace(plan, conditioning=conditioning(inputs, plan), notices=(*inputs.notices, *plan.notices))
-        if cameos:
-            plan = self._with_cameos(plan, cameos)
+        if references:
+            plan = self._with_references(plan, cameos, character_pictures)
         soundtrack = None
         if request.soundtrack is not None:
             ref = request.soundtrack_model or default_model("soundtrack", self.config)
@@ -104,17 +106,18 @@ class Studio:
         return Job(plan=plan, model=model, output=self._output_path(request, plan), inputs=inputs,
                    soundtrack=soundtrack, input_faces=input_faces)
 
-    def _with_cameos(self, plan: Plan, cameos: tuple[str, ...]) -> Plan:
-        """Condition on the cameos' reference frames; the text encoder gets their names, not their @handles."""
+    def _with_references(self, plan: Plan, cameos: tuple[str, ...], pictures: tuple) -> Plan:
+        """Condition on the cameos' reference frames and the character pictures; the text encoder gets the
+        cameos' names, not their @handles."""
         from sora_cli.media.inputs import fit_image
         from sora_cli.requests import Conditioning
 
         book = self.guard.book
-        frames = tuple(fit_image(img, plan.width, plan.height, mode="pad")
-                       for handle in cameos for img in book.reference_frames(handle))
+        images = [img for handle in cameos for img in book.reference_frames(handle)] + list(pictures)
+        frames = tuple(fit_image(img, plan.width, plan.height, mode="pad") for img in images)
         cond = replace(plan.conditioning or Conditioning(), reference_images=frames)
-        return replace(plan, conditioning=cond, cameos=cameos,
-                       model_prompt=book.prompt_for_model(plan.request.prompt))
+        prompt = book.prompt_for_model(plan.request.prompt) if cameos else plan.model_prompt
+        return replace(plan, conditioning=cond, cameos=cameos, model_prompt=prompt)
 
     def _output_path(self, request: GenerateRequest, plan: Plan) -> Path:
         if request.output is not None:

@@ -69,6 +69,8 @@ class GenerateRequest:
     soundtrack_model: str | None = None
     attest_consent: bool = False  # the requester has the consent of people shown in an input photo or clip
     cameos: tuple[str, ...] = ()  # --cameo handles, besides the @handles in the prompt
+    # pictures of characters that are not people (a pet, a toy, a made-up figure): reference frames, like cameos
+    references: tuple[Path, ...] = ()
 
     def check(self) -> None:
         """Checks that need no model: the family's own rules come later, still before loading."""

@@ -19,6 +19,7 @@ from PIL import Image
 
 from sora_cli.server.running import serve_local
 from sora_cli.server.settings import MB
+from tests.cameo_clips import picture_mp4
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 FAST = {"size": "128x128", "seconds": "1", "fps": 8, "steps": 2}
@@ -249,6 +250,33 @@ def test_animate_an_uploaded_photo_and_a_data_url(server):
                                           "input_reference": {"image_url": url}})
     assert queued.status_code == 200, queued.text
     api.post(f"/v1/videos/{queued.json()['id']}/cancel")
+
+
+def test_characters_are_used_by_name_and_people_are_refused(server, tmp_path):
+    from skimage import data
+
+    api = client(server, "carol")
+    cat = picture_mp4(data.chelsea(), tmp_path / "cat.mp4")
+    made = api.post("/v1/videos/characters", data={"name": "Chelsea"}, files={"video": ("cat.mp4", cat, "video/mp4")})
+    assert made.status_code == 200, made.text
+    character = made.json()
+    assert character["object"] == "character" and character["id"].startswith("char_")
+    assert api.get(f"/v1/videos/characters/{character['id']}").json()["name"] == "Chelsea"
+
+    person = picture_mp4(data.astronaut()[20:320, 90:390], tmp_path / "person.mp4", (256, 256))  # Eileen Collins
+    refused = api.post("/v1/videos/characters", data={"name": "Eileen"},
+                       files={"video": ("person.mp4", person, "video/mp4")})
+    assert error_of(refused, 400)["code"] == "character_is_a_person"
+    assert [row["name"] for row in server.store.files(server.store.user("carol")["id"], "character")] == ["Chelsea"]
+
+    response = api.post("/v1/videos", json={"prompt": "@chelsea naps in a sunny window", **FAST})
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "tiny-vace"  # reference frames: a VACE model by default
+    video = wait(api, response.json()["id"])
+    assert video["status"] == "completed", video
+    # another user's prompt does not see carol's character: @chelsea is then an unknown cameo
+    other = client(server, "bob").post("/v1/videos", json={"prompt": "@chelsea naps in a sunny window", **FAST})
+    assert error_of(other, 400)["code"] == "moderation_blocked"
 
 
 def test_extension_continues_a_video(server, made):

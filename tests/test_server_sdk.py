@@ -11,6 +11,7 @@ from openai import OpenAI
 from PIL import Image
 
 from sora_cli.server.running import serve_local
+from tests.cameo_clips import picture_mp4
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 OURS = {"fps": 8, "steps": 2}  # our extensions, sent as the SDK sends any extra field
@@ -20,7 +21,7 @@ OURS = {"fps": 8, "steps": 2}  # our extensions, sent as the SDK sends any extra
 def served(tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "server-cache"  # shared with the other server tests
     with serve_local(tmp_path_factory.mktemp("sdk"), {"alice": "admin", "bob": "user"}, cache,
-                     poll_after_ms=100) as server:
+                     poll_after_ms=100, webhook_allow_private=True) as server:
         yield server
 
 
@@ -85,11 +86,13 @@ def test_errors_arrive_as_the_sdk_s_exceptions(served):
 
 def test_characters_and_webhook_endpoints_speak_the_sdk_shapes(served, tmp_path):
     client = sdk(served)
-    clip = tmp_path / "me.mp4"
-    clip.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(256))
-    character = client.videos.create_character(name="me", video=clip)
-    assert character.name == "me" and character.id
-    assert client.videos.get_character(character.id).name == "me"
+    from skimage import data
+
+    clip = tmp_path / "cat.mp4"
+    picture_mp4(data.chelsea(), clip)
+    character = client.videos.create_character(name="chelsea", video=clip)
+    assert character.name == "chelsea" and character.id
+    assert client.videos.get_character(character.id).name == "chelsea"
     hook = client.webhooks.create(name="ci", url="http://127.0.0.1:9/hook", event_types=["video.completed"])
     assert hook.signing_secret.startswith("whsec_")
     assert [h.id for h in client.webhooks.list()] == [hook.id]

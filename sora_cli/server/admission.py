@@ -28,7 +28,7 @@ from sora_cli.server.store import Store, new_id
 
 TASKS = {"generate": "t2v", "animate-image": "i2v", "remix": "v2v", "extend": "extend"}
 STORED = ("prompt", "model", "seconds", "size", "seed", "negative_prompt", "steps", "fps", "guidance", "image", "video",
-          "strength")
+          "strength", "references")
 
 
 def build_request(kind: str, fields: dict[str, Any], output: Path, device: str | None = None):
@@ -36,6 +36,8 @@ def build_request(kind: str, fields: dict[str, Any], output: Path, device: str |
     values = {k: v for k, v in fields.items() if k in STORED and (v is not None or k == "model")}
     if "image" in values:
         values["image"] = Path(values["image"])
+    if "references" in values:
+        values["references"] = tuple(Path(p) for p in values["references"])
     return REQUEST_TYPES[kind](output=output, device=device, **values)
 
 
@@ -87,8 +89,11 @@ class Admission:
         return ref if TASKS[kind] in self._tasks_of[ref] else None
 
     def parent(self, user: dict, video_id: str) -> dict:
-        """The user's own completed video (another user's is as unknown as a missing one: 404)."""
+        """The user's own completed video, or one another user published to the feed (any other video of
+        theirs is as unknown as a missing one: 404). The new job is the requester's either way."""
         job = self.store.job(video_id, user["id"])
+        if job is None and self.store.feed_item(video_id, user["id"]) is not None:
+            job = self.store.job(video_id)
         if job is None:
             raise not_found("video", video_id)
         if job["status"] != "completed" or not job["library_id"]:
@@ -114,6 +119,7 @@ class Admission:
                 fields.setdefault("fps", record.get("fps"))
                 fields.setdefault("seconds", float(parent["seconds"]))
                 fields.setdefault("steps", record.get("parameters", {}).get("steps"))
+        self._characters(user, fields, params)
         if upload is not None:
             input_path = self._store_upload(job_id, upload) if upload.data is not None else upload.path
             fields["image" if kind == "animate-image" else "video"] = str(input_path)
@@ -127,6 +133,19 @@ class Admission:
                 input_path.unlink(missing_ok=True)
             raise
         return self.store.job(job_id) or row
+
+    def _characters(self, user: dict, fields: dict[str, Any], params: Params) -> None:
+        """@name of one of the user's characters: its pictures become reference frames (a VACE model by default)."""
+        from sora_cli.server.characters import resolve
+
+        if "@" not in fields["prompt"]:
+            return
+        characters = self.store.files(user["id"], "character")
+        prompt, pictures, _ids = resolve(fields["prompt"], characters) if characters else (None, (), ())
+        if pictures:
+            fields.update(prompt=prompt, references=[str(p) for p in pictures])
+            if not params.model:
+                fields["model"] = None  # the server's --model may not take reference frames; the default does
 
     def _store_upload(self, job_id: str, upload: Upload) -> Path:
         from sora_cli.media.encode import write_bytes

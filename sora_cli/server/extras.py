@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -80,10 +81,18 @@ def delete_file(file_id: str, request: Request, user: User) -> dict:
     return {"id": file_id, "object": "file", "deleted": True}
 
 
-@router.post("/v1/videos/characters", openapi_extra=_CHARACTER, tags=["videos"], summary="Store a character video")
+@router.post("/v1/videos/characters", openapi_extra=_CHARACTER, tags=["videos"],
+             summary="Store a character (a pet, an object, a made-up figure) from a video; @name uses it")
 async def create_character(request: Request, user: User) -> dict:
+    from sora_cli.server.characters import CharacterRefused, prepare_character
+
     server = state(request)
     row = await _store_file(request, user, "video", "character", server.settings.video_types, "character")
+    try:
+        await run_in_threadpool(prepare_character, Path(row["path"]))
+    except CharacterRefused as exc:
+        server.store.delete_file(row["id"])
+        raise ApiError(400, str(exc), code=exc.code, param="video") from None
     return {"id": row["id"], "object": "character", "created_at": row["created_at"], "name": row["name"]}
 
 
@@ -187,6 +196,26 @@ def disable_user(user_id: str, request: Request, admin: Admin) -> dict:
 @router.post("/v1/admin/users/{user_id}/enable", tags=["admin"], summary="Enable a user again")
 def enable_user(user_id: str, request: Request, admin: Admin) -> dict:
     return _set_disabled(request, user_id, False)
+
+
+class MinorBody(BaseModel):
+    minor: bool
+    daily_feed_limit: int | None = Field(default=None, ge=0, le=10000)  # None: 50 for a minor
+    personalised: bool = True  # the guardian's setting: False ignores steering and saved steers
+
+
+@router.post("/v1/admin/users/{user_id}/minor", tags=["admin"],
+             summary="Mark a user as a minor: a daily feed cap, the guardian's personalisation setting")
+def set_minor(user_id: str, body: MinorBody, request: Request, admin: Admin) -> dict:
+    from sora_cli.server.feed import MINOR_DAILY_LIMIT
+
+    store = state(request).store
+    found = store.user(user_id)
+    if found is None:
+        raise not_found("user", user_id)
+    limit = body.daily_feed_limit if body.daily_feed_limit is not None else MINOR_DAILY_LIMIT if body.minor else None
+    store.set_flags(found["id"], body.minor, limit, body.personalised)
+    return {**_user(found), **store.flags(found["id"])}
 
 
 @router.post("/v1/admin/users/{user_id}/keys", tags=["admin"], summary="Create an API key (shown once)")

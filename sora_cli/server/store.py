@@ -63,8 +63,38 @@ def _m005_job_worker(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN worker INTEGER")
 
 
+def _m006_feed(db: sqlite3.Connection) -> None:
+    # the community feed: a published video is a row here (gone with its job); likes go with the item
+    db.execute("""CREATE TABLE feed_items (video_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+                  user_id TEXT NOT NULL REFERENCES users(id), caption TEXT NOT NULL, published_at REAL NOT NULL,
+                  vector BLOB)""")
+    db.execute("""CREATE TABLE feed_likes (video_id TEXT NOT NULL REFERENCES feed_items(video_id) ON DELETE CASCADE,
+                  user_id TEXT NOT NULL REFERENCES users(id), created_at INTEGER NOT NULL,
+                  PRIMARY KEY (video_id, user_id)) WITHOUT ROWID""")
+    db.execute("""CREATE TABLE feed_hidden (user_id TEXT NOT NULL REFERENCES users(id), video_id TEXT NOT NULL,
+                  created_at REAL NOT NULL, PRIMARY KEY (user_id, video_id)) WITHOUT ROWID""")
+    db.execute("""CREATE TABLE feed_see_less (user_id TEXT NOT NULL REFERENCES users(id), video_id TEXT NOT NULL,
+                  caption TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (user_id, video_id)) WITHOUT ROWID""")
+    db.execute("""CREATE TABLE feed_steers (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+                  created_at REAL NOT NULL, sentence TEXT NOT NULL, facets TEXT NOT NULL, weight REAL NOT NULL)""")
+    db.execute("CREATE INDEX feed_steers_user ON feed_steers(user_id)")
+    # reports outlive the item (an admin may need them after the author unpublished): no foreign key on the video
+    db.execute("""CREATE TABLE feed_reports (id TEXT PRIMARY KEY, video_id TEXT NOT NULL,
+                  user_id TEXT NOT NULL REFERENCES users(id), reason TEXT NOT NULL, created_at INTEGER NOT NULL)""")
+    db.execute("""CREATE TABLE follows (follower_id TEXT NOT NULL REFERENCES users(id),
+                  followee_id TEXT NOT NULL REFERENCES users(id), created_at INTEGER NOT NULL,
+                  PRIMARY KEY (follower_id, followee_id)) WITHOUT ROWID""")
+    db.execute("CREATE INDEX follows_followee ON follows(followee_id)")
+    db.execute("""CREATE TABLE feed_views (user_id TEXT NOT NULL REFERENCES users(id), day TEXT NOT NULL,
+                  shown INTEGER NOT NULL, PRIMARY KEY (user_id, day)) WITHOUT ROWID""")
+    db.execute("""CREATE TABLE user_flags (user_id TEXT PRIMARY KEY REFERENCES users(id),
+                  minor INTEGER NOT NULL DEFAULT 0, daily_feed_limit INTEGER,
+                  personalised INTEGER NOT NULL DEFAULT 1)""")
+    db.execute("CREATE INDEX jobs_remixed ON jobs(remixed_from) WHERE remixed_from IS NOT NULL")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_accounts, _m002_jobs, _m003_files, _m004_webhooks,
-                                                          _m005_job_worker]
+                                                          _m005_job_worker, _m006_feed]
 
 
 def new_id(prefix: str) -> str:
@@ -244,6 +274,10 @@ class Store:
         extra, args = (" AND purpose = ?", (purpose,)) if purpose else ("", ())
         return self._one(f"SELECT * FROM files WHERE id = ? AND user_id = ?{extra}", (file_id, user_id, *args))
 
+    def files(self, user_id: str, purpose: str) -> list[dict]:
+        return self._all("SELECT * FROM files WHERE user_id = ? AND purpose = ? ORDER BY created_at",
+                         (user_id, purpose))
+
     def delete_file(self, file_id: str) -> None:
         self._run("DELETE FROM files WHERE id = ?", (file_id,))
 
@@ -278,3 +312,161 @@ class Store:
         delivered = int(time.time()) if status == "delivered" else None
         self._run("UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, last_error = ?, delivered_at = ? "
                   "WHERE seq = ?", (status, attempts, next_at, error, delivered, seq))
+
+    # -- the feed --------------------------------------------------------------------------------------------------
+
+    def publish(self, video_id: str, user_id: str, caption: str, now: float, vector: bytes | None) -> bool:
+        """Publish a video (False when it already was: publishing is idempotent)."""
+        return self._run("INSERT OR IGNORE INTO feed_items VALUES (?, ?, ?, ?, ?)",
+                         (video_id, user_id, caption, now, vector)) == 1
+
+    def unpublish(self, video_id: str) -> bool:
+        return self._run("DELETE FROM feed_items WHERE video_id = ?", (video_id,)) == 1
+
+    def feed_item(self, video_id: str, viewer_id: str) -> dict | None:
+        """A published video with its job's fields, author, likes, remixes and whether `viewer_id` liked it."""
+        rows = self.feed_details([video_id], viewer_id)
+        return rows[0] if rows else None
+
+    def feed_details(self, ids: list[str], viewer_id: str) -> list[dict]:
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self._all(
+            f"SELECT j.*, f.caption, f.published_at, f.user_id AS author_id, u.name AS author, "
+            f"(SELECT COUNT(*) FROM feed_likes l WHERE l.video_id = f.video_id) AS likes, "
+            f"(SELECT COUNT(*) FROM jobs r WHERE r.remixed_from = f.video_id AND r.status NOT IN ('failed', "
+            f"'cancelled')) AS remixes, EXISTS (SELECT 1 FROM feed_likes l WHERE l.video_id = f.video_id AND "
+            f"l.user_id = ?) AS liked_by_me FROM feed_items f JOIN jobs j ON j.id = f.video_id "
+            f"JOIN users u ON u.id = f.user_id WHERE f.video_id IN ({marks})", (viewer_id, *ids))
+        order = {v: i for i, v in enumerate(ids)}
+        return sorted(rows, key=lambda r: order[r["id"]])
+
+    def feed_candidates(self, viewer_id: str) -> list[tuple]:
+        """(id, author, caption, published_at, likes, remixes) of every published video `viewer_id` has not
+        hidden, by enabled authors: one query, plain tuples (a browse of 10,000 reads them all)."""
+        with self._db(write=False) as db:
+            return [tuple(r) for r in db.execute(
+                "SELECT f.video_id, u.name, f.caption, f.published_at, COALESCE(l.n, 0), COALESCE(r.n, 0) "
+                "FROM feed_items f JOIN users u ON u.id = f.user_id "
+                "LEFT JOIN (SELECT video_id, COUNT(*) AS n FROM feed_likes GROUP BY video_id) l "
+                "ON l.video_id = f.video_id "
+                "LEFT JOIN (SELECT remixed_from, COUNT(*) AS n FROM jobs WHERE remixed_from IS NOT NULL AND status "
+                "NOT IN ('failed', 'cancelled') GROUP BY remixed_from) r ON r.remixed_from = f.video_id "
+                "WHERE u.disabled = 0 AND f.video_id NOT IN (SELECT video_id FROM feed_hidden WHERE user_id = ?)",
+                (viewer_id,)).fetchall()]
+
+    def feed_vectors(self, ids: list[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+            chunk = ids[start:start + 500]
+            rows = self._all(f"SELECT video_id, vector FROM feed_items WHERE vector IS NOT NULL AND video_id IN "
+                             f"({', '.join('?' * len(chunk))})", chunk)
+            out.update((r["video_id"], r["vector"]) for r in rows)
+        return out
+
+    def set_feed_vectors(self, vectors: dict[str, bytes]) -> None:
+        with self._db() as db:
+            db.executemany("UPDATE feed_items SET vector = ? WHERE video_id = ?", [(v, k) for k, v in vectors.items()])
+
+    def like(self, video_id: str, user_id: str, liked: bool) -> int:
+        """Like or unlike (both idempotent); the item's likes after."""
+        with self._db() as db:
+            if liked:
+                db.execute("INSERT OR IGNORE INTO feed_likes VALUES (?, ?, ?)", (video_id, user_id, int(time.time())))
+            else:
+                db.execute("DELETE FROM feed_likes WHERE video_id = ? AND user_id = ?", (video_id, user_id))
+            return db.execute("SELECT COUNT(*) FROM feed_likes WHERE video_id = ?", (video_id,)).fetchone()[0]
+
+    def hide(self, user_id: str, video_id: str, now: float) -> None:
+        self._run("INSERT OR IGNORE INTO feed_hidden VALUES (?, ?, ?)", (user_id, video_id, now))
+
+    def see_less(self, user_id: str, video_id: str, caption: str, now: float) -> None:
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO feed_see_less VALUES (?, ?, ?, ?)", (user_id, video_id, caption, now))
+            db.execute("INSERT OR IGNORE INTO feed_hidden VALUES (?, ?, ?)", (user_id, video_id, now))
+
+    def see_less_rows(self, user_id: str) -> list[dict]:
+        return self._all("SELECT video_id, caption, created_at FROM feed_see_less WHERE user_id = ? "
+                         "ORDER BY created_at DESC", (user_id,))
+
+    def add_steer(self, user_id: str, sentence: str, facets: str, now: float, weight: float = 1.0) -> int:
+        with self._db() as db:
+            return int(db.execute("INSERT INTO feed_steers (user_id, created_at, sentence, facets, weight) "
+                                  "VALUES (?, ?, ?, ?, ?)", (user_id, now, sentence, facets, weight)).lastrowid or 0)
+
+    def steers(self, user_id: str) -> list[dict]:
+        return self._all("SELECT * FROM feed_steers WHERE user_id = ? ORDER BY created_at DESC, id DESC", (user_id,))
+
+    def reset_steers(self, user_id: str) -> int:
+        """Forget saved steers and "see less" (hides stay: they are explicit); how many rows went."""
+        with self._db() as db:
+            return (db.execute("DELETE FROM feed_steers WHERE user_id = ?", (user_id,)).rowcount
+                    + db.execute("DELETE FROM feed_see_less WHERE user_id = ?", (user_id,)).rowcount)
+
+    def add_report(self, video_id: str, user_id: str, reason: str) -> dict:
+        row = {"id": new_id("report_"), "video_id": video_id, "user_id": user_id, "reason": reason,
+               "created_at": int(time.time())}
+        self._run("INSERT INTO feed_reports VALUES (:id, :video_id, :user_id, :reason, :created_at)", row)
+        return row
+
+    def reports(self) -> list[dict]:
+        return self._all("SELECT r.*, u.name AS reporter, a.name AS author, f.caption FROM feed_reports r "
+                         "JOIN users u ON u.id = r.user_id LEFT JOIN jobs j ON j.id = r.video_id "
+                         "LEFT JOIN users a ON a.id = j.user_id LEFT JOIN feed_items f ON f.video_id = r.video_id "
+                         "ORDER BY r.created_at DESC, r.id")
+
+    def count_shown(self, user_id: str, day: str, shown: int) -> int:
+        """Add `shown` to the items served to a user on `day` (UTC); the day's total after."""
+        with self._db() as db:
+            db.execute("INSERT INTO feed_views VALUES (?, ?, ?) ON CONFLICT(user_id, day) DO UPDATE SET "
+                       "shown = shown + excluded.shown", (user_id, day, shown))
+            row = db.execute("SELECT shown FROM feed_views WHERE user_id = ? AND day = ?", (user_id, day)).fetchone()
+            return int(row[0])
+
+    # -- follows and user flags ----------------------------------------------------------------------------------
+
+    def follow(self, follower_id: str, followee_id: str, following: bool) -> None:
+        if following:
+            self._run("INSERT OR IGNORE INTO follows VALUES (?, ?, ?)", (follower_id, followee_id, int(time.time())))
+        else:
+            self._run("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?", (follower_id, followee_id))
+
+    def follows(self, follower_id: str, followee_id: str) -> bool:
+        return self._one("SELECT 1 AS x FROM follows WHERE follower_id = ? AND followee_id = ?",
+                         (follower_id, followee_id)) is not None
+
+    def follows_by_name(self, follower: str, followee: str) -> bool:
+        """Does the user named `follower` follow the one named `followee` (names compared case-insensitively)?"""
+        return self._one("SELECT 1 AS x FROM follows f JOIN users a ON a.id = f.follower_id JOIN users b ON "
+                         "b.id = f.followee_id WHERE lower(a.name) = lower(?) AND lower(b.name) = lower(?)",
+                         (follower, followee)) is not None
+
+    def following_names(self, user_id: str) -> set[str]:
+        return {r["name"] for r in self._all("SELECT u.name FROM follows f JOIN users u ON u.id = f.followee_id "
+                                             "WHERE f.follower_id = ?", (user_id,))}
+
+    def follow_counts(self, user_id: str) -> tuple[int, int]:
+        """(followers, following)."""
+        row = self._one("SELECT (SELECT COUNT(*) FROM follows WHERE followee_id = :u) AS a, "
+                        "(SELECT COUNT(*) FROM follows WHERE follower_id = :u) AS b", {"u": user_id})
+        return (row["a"], row["b"]) if row else (0, 0)
+
+    def flags(self, user_id: str) -> dict:
+        """A user's minor / daily feed limit / personalised settings (defaults when never set)."""
+        row = self._one("SELECT minor, daily_feed_limit, personalised FROM user_flags WHERE user_id = ?", (user_id,))
+        row = row or {"minor": 0, "daily_feed_limit": None, "personalised": 1}
+        return {"minor": bool(row["minor"]), "daily_feed_limit": row["daily_feed_limit"],
+                "personalised": bool(row["personalised"])}
+
+    def set_flags(self, user_id: str, minor: bool, daily_feed_limit: int | None, personalised: bool) -> None:
+        self._run("INSERT OR REPLACE INTO user_flags VALUES (?, ?, ?, ?)",
+                  (user_id, int(minor), daily_feed_limit, int(personalised)))
+
+    def jobs_mentioning(self, text: str) -> list[dict]:
+        """Every job whose prompt, request or record contains `text` (a pre-filter: callers check properly)."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._all("SELECT j.*, u.name AS author, EXISTS (SELECT 1 FROM feed_items f WHERE f.video_id = j.id) "
+                         "AS published FROM jobs j JOIN users u ON u.id = j.user_id WHERE j.prompt LIKE :p ESCAPE '\\' "
+                         "OR j.request LIKE :p ESCAPE '\\' OR j.record LIKE :p ESCAPE '\\' ORDER BY j.seq",
+                         {"p": pattern})
