@@ -229,6 +229,8 @@ class RemoteStudio:
         from sora_cli.errors import InputError
         from sora_cli.sources import find_video
 
+        if ref.startswith("feed:"):  # someone's published video on this server's feed
+            return None, ref.removeprefix("feed:")
         try:
             path, video = find_video(ref, self.library)
         except InputError:

@@ -51,6 +51,8 @@ def find_video(ref: str, library: Library) -> tuple[Path, Video | None]:
         if latest is None:
             raise UsageError("no completed video in the library for @last")
         return _library_file(latest), latest
+    if ref.startswith("feed:"):
+        raise UsageError(f"{ref} is a video on a server's feed: add --server URL")
     path = Path(ref).expanduser()
     if path.exists():
         if path.is_dir():

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sora_cli import __version__
-from sora_cli.cli import cameo, config, keys, library, models, policy, server_admin
+from sora_cli.cli import cameo, config, feed, keys, library, models, policy, server_admin
 from sora_cli.cli.batch import batch
 from sora_cli.cli.create import animate_image, extend, remix
 from sora_cli.cli.generate import generate
@@ -50,6 +50,7 @@ app.command("verify-provenance")(verify_provenance)
 app.add_typer(keys.app, name="keys")
 app.add_typer(policy.app, name="policy")
 app.add_typer(cameo.app, name="cameo")
+app.add_typer(feed.app, name="feed")
 app.add_typer(config.app, name="config")
 app.command()(serve)
 app.command()(login)

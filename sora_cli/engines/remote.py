@@ -104,14 +104,18 @@ class RemoteClient:
     def cancel(self, video_id: str) -> dict:
         return self._json("POST", f"/v1/videos/{video_id}/cancel")
 
-    def download(self, video_id: str, path: Path, variant: str = "video") -> Path:
+    def call(self, method: str, path: str, **kwargs: Any) -> dict:
+        """Any other JSON route (the feed's, the users'), with the same retries and errors."""
+        return self._json(method, path, **kwargs)
+
+    def download(self, video_id: str, path: Path, variant: str = "video", base: str = "/v1/videos") -> Path:
         """GET the content into a temp file beside `path`, renamed only when whole."""
         from sora_cli.media.atomic import atomic_path
 
         for attempt in range(self.retries + 1):
             try:
                 with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                    with self.http.stream("GET", f"/v1/videos/{video_id}/content",
+                    with self.http.stream("GET", f"{base}/{video_id}/content",
                                           params={"variant": variant}) as response:
                         if response.status_code >= 400:
                             response.read()
