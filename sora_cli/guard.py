@@ -35,6 +35,10 @@ class Guard:
             self._moderator = Moderator.from_paths(self.paths)
         return self._moderator
 
+    def use_book(self, book: Any) -> None:
+        """Check cameos against this book (a server's, with its follows and minors) instead of the local one."""
+        self._book = book
+
     @property
     def book(self):
         if self._book is None:

@@ -22,6 +22,7 @@ from sora_cli.models import peek_model
 from sora_cli.plugins import Registry
 from sora_cli.produce import Studio
 from sora_cli.requests import REQUEST_TYPES
+from sora_cli.server.cameos import server_cameo_book
 from sora_cli.server.schemas import ApiError, Params, not_found
 from sora_cli.server.settings import ServerSettings
 from sora_cli.server.store import Store, new_id
@@ -65,6 +66,7 @@ class Admission:
             if user["name"] not in self._studios:
                 studio = Studio(self.config, self.registry, source="server", user=user["name"])
                 studio.guard.start_loading = lambda: None  # the workers load the moderation model, not the API
+                studio.guard.use_book(server_cameo_book(self.config.paths, self.store))
                 self._studios[user["name"]] = studio
             return self._studios[user["name"]]
 

@@ -343,26 +343,29 @@ class Store:
         return sorted(rows, key=lambda r: order[r["id"]])
 
     def feed_candidates(self, viewer_id: str) -> list[tuple]:
-        """(id, author, caption, published_at, likes, remixes) of every published video `viewer_id` has not
-        hidden, by enabled authors: one query, plain tuples (a browse of 10,000 reads them all)."""
+        """(id, author, published_at, likes, remixes) of every published video `viewer_id` has not hidden, by
+        enabled authors. A browse of 10,000 reads them all: five plain queries (no sqlite3.Row, no captions)
+        joined here cost a third of one query with grouped subqueries."""
         with self._db(write=False) as db:
-            return [tuple(r) for r in db.execute(
-                "SELECT f.video_id, u.name, f.caption, f.published_at, COALESCE(l.n, 0), COALESCE(r.n, 0) "
-                "FROM feed_items f JOIN users u ON u.id = f.user_id "
-                "LEFT JOIN (SELECT video_id, COUNT(*) AS n FROM feed_likes GROUP BY video_id) l "
-                "ON l.video_id = f.video_id "
-                "LEFT JOIN (SELECT remixed_from, COUNT(*) AS n FROM jobs WHERE remixed_from IS NOT NULL AND status "
-                "NOT IN ('failed', 'cancelled') GROUP BY remixed_from) r ON r.remixed_from = f.video_id "
-                "WHERE u.disabled = 0 AND f.video_id NOT IN (SELECT video_id FROM feed_hidden WHERE user_id = ?)",
-                (viewer_id,)).fetchall()]
+            cursor = db.cursor()
+            cursor.row_factory = None
+            authors = dict(cursor.execute("SELECT id, name FROM users WHERE disabled = 0").fetchall())
+            likes = dict(cursor.execute("SELECT video_id, COUNT(*) FROM feed_likes GROUP BY video_id").fetchall())
+            remixes = dict(cursor.execute("SELECT remixed_from, COUNT(*) FROM jobs WHERE remixed_from IS NOT NULL "
+                                          "AND status NOT IN ('failed', 'cancelled') GROUP BY remixed_from").fetchall())
+            hidden = {r[0] for r in cursor.execute("SELECT video_id FROM feed_hidden WHERE user_id = ?", (viewer_id,))}
+            rows = cursor.execute("SELECT video_id, user_id, published_at FROM feed_items").fetchall()
+        return [(v, authors[u], t, likes.get(v, 0), remixes.get(v, 0)) for v, u, t in rows
+                if u in authors and v not in hidden]
 
-    def feed_vectors(self, ids: list[str]) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
+    def feed_vectors(self, ids: list[str]) -> dict[str, tuple[bytes | None, str]]:
+        """id -> (stored caption vector or None, caption)."""
+        out: dict[str, tuple[bytes | None, str]] = {}
         for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
             chunk = ids[start:start + 500]
-            rows = self._all(f"SELECT video_id, vector FROM feed_items WHERE vector IS NOT NULL AND video_id IN "
+            rows = self._all(f"SELECT video_id, vector, caption FROM feed_items WHERE video_id IN "
                              f"({', '.join('?' * len(chunk))})", chunk)
-            out.update((r["video_id"], r["vector"]) for r in rows)
+            out.update((r["video_id"], (r["vector"], r["caption"])) for r in rows)
         return out
 
     def set_feed_vectors(self, vectors: dict[str, bytes]) -> None:

@@ -32,6 +32,7 @@ from sora_cli.library import Library
 from sora_cli.produce import Studio
 from sora_cli.requests import Video
 from sora_cli.server.admission import build_request
+from sora_cli.server.cameos import server_cameo_book
 from sora_cli.server.settings import ServerSettings
 from sora_cli.server.store import Store
 
@@ -92,6 +93,7 @@ class Worker:
         self.store = Store(settings.db_path)
         self.config = Config.load(settings.paths)
         self.studio = _WorkerStudio(self.config, load_registry(), source="server")
+        self.studio.guard.use_book(server_cameo_book(self.config.paths, self.store))
         self.on_finish = lambda job: enqueue(self.store, job)
         self.stop = threading.Event()
         self.wake = threading.Event()
