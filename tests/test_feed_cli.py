@@ -70,3 +70,46 @@ def test_server_only_actions_say_so(sora, tmp_path):
     assert sora("feed", "browse", "--sheet", tmp_path / "x.jpg").exit_code == 2
     empty = sora("feed", "browse")
     assert empty.exit_code == 0 and "nothing to show yet" in empty.stderr
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from sora_cli.server.running import serve_local
+
+    cache = tmp_path_factory.getbasetemp() / "server-cache"  # shared with the other server tests
+    with serve_local(tmp_path_factory.mktemp("feed-cli"), {"alice": "user", "bob": "user"}, cache=cache,
+                     poll_after_ms=100) as server:
+        yield server
+
+
+def test_publish_browse_like_follow_and_remix_on_a_server(served, sora, tmp_path, monkeypatch):
+    url = served.url
+    monkeypatch.setenv("SORA_API_KEY", served.keys["alice"])
+    made = sora("generate", "a paper boat on a pond", *FAST, "--server", url, "-o", tmp_path / "boat.mp4", "--json")
+    assert made.exit_code == 0, made.output
+    boat = json.loads(made.stdout)["id"]
+    published = sora("feed", "publish", tmp_path / "boat.mp4", "--server", url, "--json")  # a local copy names it
+    assert published.exit_code == 0, published.output
+    assert json.loads(published.stdout)["id"] == boat
+
+    monkeypatch.setenv("SORA_API_KEY", served.keys["bob"])
+    [item] = [i for i in browse(sora, "--server", url) if i["id"] == boat]
+    assert item["author"] == "alice" and item["why"] is not None
+    liked = sora("feed", "like", boat, "--server", url, "--json")
+    assert liked.exit_code == 0 and json.loads(liked.stdout)["likes"] == 1
+    followed = sora("feed", "follow", "@alice", "--server", url, "--json")
+    assert json.loads(followed.stdout)["following"] is True
+
+    remixed = sora("remix", f"feed:{boat}", "the boat in a snowstorm", "--strength", "0.5", "--server", url,
+                   "-o", tmp_path / "snow.mp4", "--json")
+    assert remixed.exit_code == 0, remixed.output
+    assert json.loads(remixed.stdout)["remixed_from_video_id"] == boat
+    shown = json.loads(sora("feed", "show", f"feed:{boat}", "--server", url, "--json").stdout)
+    assert (shown["likes"], shown["remixes"], shown["liked_by_me"]) == (1, 1, True)
+
+    sheet = tmp_path / "feed.png"
+    assert sora("feed", "browse", "--server", url, "--sheet", sheet).exit_code == 0
+    with Image.open(sheet) as img:
+        assert img.format == "PNG"
+    someone_elses = sora("feed", "publish", boat, "--server", url)  # bob cannot publish alice's video
+    assert someone_elses.exit_code == 2
