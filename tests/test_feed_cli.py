@@ -104,6 +104,10 @@ def test_publish_browse_like_follow_and_remix_on_a_server(served, sora, tmp_path
                    "-o", tmp_path / "snow.mp4", "--json")
     assert remixed.exit_code == 0, remixed.output
     assert json.loads(remixed.stdout)["remixed_from_video_id"] == boat
+    from sora_cli.provenance.verify import verify_file
+
+    verdict = verify_file(tmp_path / "snow.mp4")  # the server signed alice's video in as the parent
+    assert verdict.ok and [i.relationship for i in verdict.ingredients] == ["parentOf"]
     shown = json.loads(sora("feed", "show", f"feed:{boat}", "--server", url, "--json").stdout)
     assert (shown["likes"], shown["remixes"], shown["liked_by_me"]) == (1, 1, True)
 
