@@ -48,6 +48,16 @@ _CLAUSE = re.compile(r"\s*(?:[,;:.!?()\[\]]+|\s[-–—]+\s|\b(?:and then|then|w
 # over to the model layer, which has anchors for exactly such prompts: "a documentary on the rwandan genocide".
 SOFTENED = ("violence", "hate", "extremism")
 REPORTING, ENDORSING, JARGON = "reporting_context", "endorsement", "film_jargon"
+# Two signals before a model-only refusal. The classifier alone cannot tell a description from a named character or
+# a living artist: copyrighted_character and artist_music count in the model layer only with a lexical cue (the
+# category's `model_requires` term set, or a name from the term set its `near` rules start from: a franchise, an
+# artist; names are mended for slips first). In the other categories a model-only REFUSE needs a word of the
+# category's `harm_<category>` lexicon, or a probability of at least UNCUED; short of both, a prompt that reaches the
+# category's threshold is asked to be rephrased and one below it is allowed (no grey zone without a lexicon word).
+# A category that escalates to the locked one (sexual plus a minor term) is never held back by this. UNCUED was chosen
+# by leave-one-split-out over the six splits (bench/moderation.py --cv: every left-out fold picked it).
+UNCUED = 0.90
+LEXICON = "harm_{}"
 MIN_CONTENT = 2  # fewer content words than this ("x", "again", "wait"): the model layer has nothing to read
 _STOP = frozenset("a an the of in on at to and or with by for from into onto is are was be as it its this that "
                   "his her their my your our while very some".split())
@@ -314,7 +324,8 @@ class Moderator:
 
     def fragment_scores(self, text: str) -> list[tuple[str, float, float]]:
         """For the bench's cross-validation of thresholds: per fragment the model layer reads, its likeliest category,
-        the probability that it is unsafe and that category's example-over-anchor lead ([] where no model runs)."""
+        the probability that it is unsafe, that category's example-over-anchor lead and whether the prompt has a word
+        of its harm lexicon ([] where no model runs)."""
         m = self._ensure_model()
         norm, plain = normalize(text), deobfuscate(text)
         mended = m.speller.correct(plain) if m.speller is not None else plain
@@ -322,7 +333,9 @@ class Moderator:
             return []
         _, _, probs, _, _, lead, _ = self._scores(text if plain == norm else plain, mended, set())
         top = probs[:, 1:].argmax(1)
-        return [(m.classes[int(k) + 1], float(probs[f, 1:].sum()), float(lead[f, k])) for f, k in enumerate(top)]
+        lexical = self._lexical(mended)
+        return [(m.classes[int(k) + 1], float(probs[f, 1:].sum()), float(lead[f, k]), lexical[m.classes[int(k) + 1]])
+                for f, k in enumerate(top)]
 
     def _scores(self, text: str, norm: str, skip: set[str]) -> tuple[Any, ...]:
         """The model layer's reading of a prompt: fragments, their encodings, class probabilities (a category that
@@ -348,7 +361,7 @@ class Moderator:
             cat = cats[name]
             if name in skip:
                 moved[k] = None
-            elif cat.model_requires and not self.rules.term_matches(cat.model_requires, norm):
+            elif cat.model_requires and not self._cued(cat, norm):
                 source = next((src for src, _ in cat.escalate if src in m.classes and src not in skip), None)
                 moved[k] = m.classes.index(source) if source else None
         for k, to in moved.items():
@@ -369,6 +382,8 @@ class Moderator:
         thresholds = np.array([[cats[n].threshold, cats[n].margin, cats[n].grey, cats[n].grey_margin]
                                for n in m.classes[1:]])
         dropped: set[int] = set(moved)
+        lexical = self._lexical(norm)
+        sure = np.array([1.0 if lexical[n] else 0.0 for n in m.classes[1:]])  # refusing needs a cue or UNCUED
         while True:
             live = np.array([k not in dropped for k in range(1, len(m.classes))])
             if not live.any():
@@ -377,8 +392,8 @@ class Moderator:
             top = shares_.argmax(1)  # per fragment, the likeliest live category
             rows = np.arange(len(parts))
             p, ld, lim = shares_.sum(1), lead[rows, top], thresholds[top]
-            refuse = (p >= lim[:, 0]) & (ld >= lim[:, 1])
-            grey = (p >= lim[:, 2]) & (ld >= lim[:, 3])
+            refuse = (p >= lim[:, 0]) & (ld >= lim[:, 1]) & ((sure[top] > 0) | (p >= UNCUED))
+            grey = (p >= lim[:, 2]) & (ld >= lim[:, 3]) & ((sure[top] > 0) | (p >= lim[:, 0]))
             excess = np.where(refuse, 1.0 + p - lim[:, 0], np.where(grey, p - lim[:, 2], -1.0))
             f = int(excess.argmax())
             if excess[f] < 0:
@@ -405,6 +420,18 @@ class Moderator:
         return self._decide(verdict, name, "model", tuple(dict.fromkeys(named + tuple(picked))),
                             score=round(score, 3), margin=round(float(sims[f, i] - anchor_best[f]), 3),
                             nearest=m.sentences[i])
+
+    def _cued(self, cat: Any, norm: str) -> bool:
+        """The category's `model_requires` term set, or a name of the term set its first `near` rule starts from."""
+        sets = [cat.model_requires] + [n.first for n in cat.near[:1]]
+        return any(self.rules.term_matches(s, norm) for s in sets if s)
+
+    def _lexical(self, norm: str) -> dict[str, bool]:
+        """Per category: does the prompt use a word of its harm lexicon (True when the policy has none for it, or when
+        a hit in it would escalate: "sexual" beside a minor term is always judged in full)."""
+        return {name: LEXICON.format(name) not in self.policy.terms
+                or bool(self.rules.term_matches(LEXICON.format(name), norm)) or self._escalate(name, norm) is not None
+                for name in self.policy.categories}
 
     def _escalate(self, category: str, norm: str) -> tuple[str, tuple[str, ...]] | None:
         """A model hit in e.g. `sexual` plus a `minor` term is a `minors_sexual` refusal (the policy's escalate)."""
