@@ -17,9 +17,9 @@ import pytest
 
 from sora_cli.server.running import serve_local
 from sora_cli.server.store import new_id
+from tests.serving import FAST, client, error_of, wait
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-FAST = {"size": "128x128", "seconds": "1", "fps": 8, "steps": 2}
 CAPTIONS = [json.loads(line) for line in (Path(__file__).parent / "data" / "feed" / "captions.jsonl").open()]
 USERS = {"alice": "admin", "bob": "user", "carol": "user", "dave": "user", "erin": "user", "frank": "user",
          "gina": "user", "hal": "user"}
@@ -34,16 +34,6 @@ def cache(tmp_path_factory) -> Path:
 def server(tmp_path_factory, cache):
     with serve_local(tmp_path_factory.mktemp("feed-server"), USERS, cache, poll_after_ms=100) as running:
         yield running
-
-
-def client(server, who: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.keys[who]}"}, timeout=120)
-
-
-def error_of(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
-    return response.json()["error"]
 
 
 def insert(server, author: str, prompt: str, created_at: float | None = None, status: str = "completed") -> str:
@@ -209,16 +199,6 @@ def test_minor_daily_limit_and_guardian_setting(server, corpus):
     assert sum(corpus.get(x["id"]) == "horror" for x in steered["data"]) >= 8
     assert browse(server, "bob")["remaining_today"] is None
     admin.post("/v1/admin/users/gina/minor", json={"minor": False})
-
-
-def wait(api: httpx.Client, video_id: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        video = api.get(f"/v1/videos/{video_id}").json()
-        if video["status"] in ("completed", "failed"):
-            return video
-        time.sleep(0.2)
-    raise AssertionError(f"{video_id} did not finish")
 
 
 def test_publish_browse_content_remix_with_real_videos(server):

@@ -20,9 +20,9 @@ from PIL import Image
 from sora_cli.server.running import serve_local
 from sora_cli.server.settings import MB
 from tests.cameo_clips import picture_mp4
+from tests.serving import FAST, client, error_of, wait
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-FAST = {"size": "128x128", "seconds": "1", "fps": 8, "steps": 2}
 CALM = "a harbour at noon"  # a prompt no moderation layer minds
 
 
@@ -40,29 +40,6 @@ def server(tmp_path_factory, cache):
     with serve_local(root, users, cache, poll_after_ms=100, max_upload_bytes=2 * MB,
                      webhook_allow_private=True) as running:  # the test receiver listens on loopback
         yield running
-
-
-def client(server, who: str = "alice") -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.keys[who]}"}, timeout=60)
-
-
-def wait(api: httpx.Client, video_id: str, timeout: float = 180, seen: list | None = None) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        video = api.get(f"/v1/videos/{video_id}").json()
-        if seen is not None:
-            seen.append(video["progress"])
-        if video["status"] in ("completed", "failed"):
-            return video
-        time.sleep(0.1)
-    raise AssertionError(f"{video_id} did not finish: {video}")
-
-
-def error_of(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
-    return body["error"]
 
 
 def written(server) -> tuple:

@@ -128,12 +128,13 @@ def create_app(settings: ServerSettings, config: Config | None = None, *, regist
         return app.openapi()
 
     from sora_cli.feed.index import CaptionIndex
-    from sora_cli.server import extras, feed, videos
+    from sora_cli.server import cameo_routes, extras, feed, videos
 
     app.state.feed = CaptionIndex()  # MiniLM loads on the first publish or browse that needs it, not here
     app.include_router(extras.router)  # /v1/videos/characters before /v1/videos/{video_id}
     app.include_router(videos.router)
     app.include_router(feed.router)
+    app.include_router(cameo_routes.router)
     return app
 
 

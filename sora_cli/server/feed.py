@@ -327,7 +327,7 @@ def profile(name: str, request: Request, user: User) -> dict:
 
 def _cameo_uses(server: ServerState, user: dict, handle: str) -> list[dict]:
     """Every job that used @handle, drafts included; 404 unless `user` owns the cameo in the server's book."""
-    from sora_cli.cameo.access import handles_in, normalize_handle
+    from sora_cli.cameo.access import normalize_handle
     from sora_cli.errors import SoraError
 
     try:
@@ -337,12 +337,9 @@ def _cameo_uses(server: ServerState, user: dict, handle: str) -> list[dict]:
         raise not_found("cameo", handle) from None
     if record.owner != user["name"].lower():
         raise not_found("cameo", handle)
-    uses = []
-    for job in server.store.jobs_mentioning(handle):
-        cameos = [str(c).lstrip("@").lower() for c in json.loads(job["record"] or "{}").get("cameos", [])]
-        if handle in handles_in(job["prompt"]) or handle in cameos:
-            uses.append(job)
-    return uses
+    from sora_cli.server.cameos import jobs_using
+
+    return jobs_using(server.store, handle)
 
 
 @router.get("/v1/cameos/{handle}/uses", tags=["cameos"], summary="Every video that used your cameo, drafts included")
@@ -360,18 +357,9 @@ def delete_cameo_use(handle: str, video_id: str, request: Request, user: User) -
     job = next((j for j in _cameo_uses(server, user, handle) if j["id"] == video_id), None)
     if job is None:
         raise not_found("use of the cameo", video_id)
-    if job["status"] == "queued":
-        server.pool.cancel(video_id)
-    if not server.store.delete_job(video_id):
+    from sora_cli.server.cameos import remove_job
+
+    if job["status"] == "in_progress" or not remove_job(server, video_id, wait=0):
         raise ApiError(409, f"video {video_id} is being generated; try again when it has finished",
                        code="invalid_state")
-    for path in (job["output"], job["input_path"], spritesheet_path(server.settings, video_id),
-                 thumbnail_path(server.settings, job) if job["library_id"] else None):
-        if path:
-            Path(path).unlink(missing_ok=True)
-    if job["library_id"]:
-        try:
-            server.studio.library.delete(job["library_id"])
-        except Exception:  # the library row may be gone already; the job is deleted either way
-            pass
     return {"id": video_id, "object": "video.deleted", "deleted": True}
