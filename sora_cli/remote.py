@@ -356,3 +356,77 @@ def _readable(path: Path) -> Path:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     return path
+
+
+class RemoteCameos:
+    """A server's cameo book over /v1/cameos: enrol with a liveness clip, share by audience, see uses, revoke."""
+
+    def __init__(self, url: str, api_key: str, config: Config | None = None, *, client: Any = None):
+        from sora_cli.engines.remote import RemoteClient
+
+        self.url, self.config = url, config or Config.load()
+        self.client = client or RemoteClient(url, api_key)
+
+    @classmethod
+    def connect(cls, url: str, config: Config | None = None) -> RemoteCameos:
+        config = config or Config.load()
+        found = Credentials(config.paths).get(url)
+        if found is None:
+            raise UsageError(f"no API key for {url}: run `sora login --server {url}` or set {KEY_ENV}")
+        return cls(url, found[0], config)
+
+    def close(self) -> None:
+        self.client.close()
+
+    @property
+    def _pending(self) -> Path:
+        """Where the last challenge this server issued is remembered (its id, for `enroll`)."""
+        import hashlib
+
+        name = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        return self.config.paths.config_dir / "cameo-challenges" / f"{name}.json"
+
+    def challenge(self) -> dict[str, Any]:
+        from sora_cli.media.atomic import atomic_write_text
+
+        issued = self.client.call("POST", "/v1/cameos/challenge")
+        self._pending.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self._pending, json.dumps({"id": issued["id"]}))
+        return issued
+
+    def enroll(self, video: Path, *, handle: str | None, name: str, audience: str, mirrored: bool,
+               challenge_id: str | None = None) -> dict[str, Any]:
+        if challenge_id is None:
+            try:
+                challenge_id = json.loads(self._pending.read_text(encoding="utf-8"))["id"]
+            except (OSError, ValueError, KeyError):
+                raise UsageError(f"no pending challenge from {self.url}: run `sora cameo challenge --server "
+                                 f"{self.url}` first") from None
+        fields = {"challenge_id": challenge_id, "name": name, "audience": audience, "mirrored": str(mirrored).lower(),
+                  **({"handle": handle.lstrip("@")} if handle else {})}
+        path = _readable(Path(video).expanduser())
+        with open(path, "rb") as fh:
+            record = self.client.call("POST", "/v1/cameos", data=fields,
+                                      files={"video": (path.name, fh.read(), "video/mp4")})
+        self._pending.unlink(missing_ok=True)
+        return record
+
+    def grant(self, handle: str, approve: list[str] = (), unapprove: list[str] = (),
+              audience: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"approve": [u.lstrip("@") for u in approve],
+                                "unapprove": [u.lstrip("@") for u in unapprove]}
+        if audience is not None:
+            body["audience"] = audience
+        return self.client.call("POST", f"/v1/cameos/{handle.lstrip('@')}/grant", json=body)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.client.call("GET", "/v1/cameos").get("data", [])
+
+    def show(self, handle: str) -> dict[str, Any]:
+        return self.client.call("GET", f"/v1/cameos/{handle.lstrip('@')}")
+
+    def uses(self, handle: str) -> list[dict[str, Any]]:
+        return self.client.call("GET", f"/v1/cameos/{handle.lstrip('@')}/uses").get("data", [])
+
+    def revoke(self, handle: str) -> dict[str, Any]:
+        return self.client.call("DELETE", f"/v1/cameos/{handle.lstrip('@')}")

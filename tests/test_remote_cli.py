@@ -199,3 +199,41 @@ def test_batch_cli_on_a_server_reports_refused_lines(served, sora, tmp_path, mon
     [made] = json_lines(result.stdout)
     assert made["status"] == "completed" and Path(made["path"]).is_file()
     assert "1 made, 0 already done, 1 failed" in result.stderr
+
+
+def test_cameos_on_a_server_from_the_cli(served, sora, tmp_path, monkeypatch):
+    pytest.importorskip("dlib")
+    from tests import cameo_clips as clips
+
+    url = served.url
+    monkeypatch.setenv("SORA_API_KEY", served.keys["bob"])
+    issued = sora("cameo", "challenge", "--server", url, "--json")
+    assert issued.exit_code == 0, issued.output
+    clip = clips.write_clip(clips.turning_clip(json.loads(issued.stdout)["turns"]), tmp_path / "bob.mp4")
+    enrolled = sora("cameo", "enroll", "--server", url, "--video", clip, "--name", "Bob")
+    assert enrolled.exit_code == 0, enrolled.output
+    assert enrolled.stdout.strip() == "@bob"
+
+    monkeypatch.setenv("SORA_API_KEY", served.keys["alice"])
+    target = tmp_path / "wave.mp4"
+    refused = sora("generate", "@bob waves hello", *FAST, "--server", url, "-o", target)
+    assert refused.exit_code == 5 and not target.exists()
+
+    monkeypatch.setenv("SORA_API_KEY", served.keys["bob"])
+    granted = sora("cameo", "grant", "bob", "alice", "--audience", "approved", "--server", url, "--json")
+    assert json.loads(granted.stdout)["approved"] == ["alice"]
+
+    monkeypatch.setenv("SORA_API_KEY", served.keys["alice"])
+    listed = json_lines(sora("cameo", "list", "--server", url, "--json").stdout)
+    assert [(c["handle"], c["access"]) for c in listed] == [("bob", "permitted")]
+    made = sora("generate", "@bob waves hello", *FAST, "--server", url, "-o", target, "--json")
+    assert made.exit_code == 0, made.output
+
+    monkeypatch.setenv("SORA_API_KEY", served.keys["bob"])
+    [use] = json_lines(sora("cameo", "uses", "bob", "--server", url, "--json").stdout)
+    assert use["author"] == "alice" and use["id"] == json.loads(made.stdout)["id"]
+    revoked = sora("cameo", "revoke", "bob", "--yes", "--server", url, "--json")
+    assert revoked.exit_code == 0 and json.loads(revoked.stdout)["drafts_removed"] == 1
+
+    monkeypatch.setenv("SORA_API_KEY", served.keys["alice"])
+    assert sora("generate", "@bob waves again", *FAST, "--server", url, "-o", target).exit_code == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from sora_cli.cli.options import ServerOpt
 from sora_cli.cli.output import DebugOpt, JsonOpt, Output, run
 
 app = typer.Typer(help="Cameos: enrol your likeness with consent, share it, see its uses, revoke it.",
@@ -24,6 +26,20 @@ def _book() -> Any:
     from sora_cli.config import Paths
 
     return CameoBook(Paths.from_env())
+
+
+def _remote(server: str | None) -> Any:
+    """The server's cameo book for --server / $SORA_SERVER / the `server` setting, or None for this machine's."""
+    from sora_cli.config import Config
+    from sora_cli.remote import RemoteCameos, server_url
+
+    config = Config.load()
+    url = server_url(server, config)
+    return RemoteCameos.connect(url, config) if url else None
+
+
+def _settings(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data.get(k) for k in ("handle", "audience", "approved") if k in data}
 
 
 def _record(record: Any) -> dict[str, Any]:
@@ -56,11 +72,21 @@ def _passphrase(file: Path | None, confirm: bool) -> str:
 
 
 @app.command()
-def challenge(json_: JsonOpt = False, debug: DebugOpt = False) -> None:
+def challenge(server: ServerOpt = None, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Issue a new random challenge (head turns and a phrase) to record for enrolment."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
+        remote = _remote(server)
+        if remote is not None:
+            with contextlib.closing(remote):
+                issued = remote.challenge()
+            if out.json:
+                out.emit_json(issued)
+            else:
+                out.data(issued.get("instructions") or f"turn your head: {', '.join(issued['turns'])}")
+                out.notice(f"then: sora cameo enroll --server {remote.url} --video CLIP --name \"Your Name\"")
+            return
         issued = _book().new_challenge()
         if out.json:
             out.emit_json(issued.to_dict() | {"instructions": issued.instructions()})
@@ -73,16 +99,36 @@ def challenge(json_: JsonOpt = False, debug: DebugOpt = False) -> None:
 
 @app.command()
 def enroll(video: Annotated[Path, typer.Option(help="Your clip performing the pending challenge.")],
-           handle: Annotated[str, typer.Option(help="The handle others tag you with (@handle).")],
-           name: Annotated[str, typer.Option(help="Your display name.")],
+           handle: Annotated[str | None, typer.Option(
+               help="The handle others tag you with (@handle; on a server, default: your user name).")] = None,
+           name: Annotated[str, typer.Option(help="Your display name.")] = "",
            audio: Annotated[Path | None, typer.Option(help="A voice sample to keep with the cameo.")] = None,
            audience: Annotated[str, typer.Option(help="only-me, approved, mutuals or everyone.")] = "only-me",
            mirrored: Annotated[bool, typer.Option(help="The clip is mirrored (a selfie preview).")] = False,
+           server: ServerOpt = None,
            json_: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Enrol your likeness: checks the clip against the pending challenge, stores it encrypted."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
+        from sora_cli.errors import UsageError
+
+        if not name:
+            raise UsageError("--name is required: your display name")
+        remote = _remote(server)
+        if remote is not None:
+            if audio is not None:
+                raise UsageError("--audio works on local enrolment only")
+            with contextlib.closing(remote):
+                made = remote.enroll(video, handle=handle, name=name, audience=audience, mirrored=mirrored)
+            out.notice(f"enrolled on {remote.url}: liveness passed; only you can grant or revoke it")
+            if out.json:
+                _show(out, made)
+            else:
+                out.data(f"@{made['handle']}")
+            return
+        if not handle:
+            raise UsageError("enrolling on this machine needs --handle")
         record = _book().enroll(video, handle=handle, name=name, audio=audio, audience=audience, mirrored=mirrored)
         live = record.liveness
         out.notice(f"liveness passed: turns {', '.join(live['turns_seen'])}, peaks {live['peaks_deg']} degrees; "
@@ -99,11 +145,17 @@ def enroll(video: Annotated[Path, typer.Option(help="Your clip performing the pe
 def grant(handle: HandleArg,
           users: Annotated[list[str] | None, typer.Argument(help="Handles to approve.")] = None,
           audience: Annotated[str | None, typer.Option(help="only-me, approved, mutuals or everyone.")] = None,
+          server: ServerOpt = None,
           json_: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Approve people to use your cameo, and/or set its audience."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
+        remote = _remote(server)
+        if remote is not None:
+            with contextlib.closing(remote):
+                _show(out, _settings(remote.grant(handle, users or [], audience=audience)))
+            return
         record = _book().grant(handle, users or [], audience=audience)
         if record.audience == "only-me" and record.approved:
             out.notice("the audience is only-me: approvals count once it is approved or mutuals (--audience)")
@@ -114,11 +166,16 @@ def grant(handle: HandleArg,
 
 @app.command()
 def ungrant(handle: HandleArg, users: Annotated[list[str], typer.Argument(help="Handles to remove.")],
-            json_: JsonOpt = False, debug: DebugOpt = False) -> None:
+            server: ServerOpt = None, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Remove people from your cameo's approved list."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
+        remote = _remote(server)
+        if remote is not None:
+            with contextlib.closing(remote):
+                _show(out, _settings(remote.grant(handle, unapprove=users)))
+            return
         record = _book().ungrant(handle, users)
         _show(out, {"handle": record.handle, "audience": record.audience, "approved": list(record.approved)})
 
@@ -152,11 +209,21 @@ def rules(handle: HandleArg,
 
 
 @app.command("list")
-def list_(json_: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """List the cameos on this machine (active, invalid and revoked)."""
+def list_(server: ServerOpt = None, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """List the cameos on this machine (active, invalid and revoked), or on a server: yours and those you may use."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
+        remote = _remote(server)
+        if remote is not None:
+            with contextlib.closing(remote):
+                for entry in remote.list():
+                    if out.json:
+                        out.emit_json(entry)
+                    else:
+                        out.data(f"@{entry['handle']:<16} {entry.get('access', ''):<9} {entry.get('name', '')}  "
+                                 f"{entry.get('audience') or 'owner @' + str(entry.get('owner'))}")
+            return
         for entry in _book().list():
             record = entry.pop("record", None)
             if record is not None:
@@ -173,11 +240,16 @@ def list_(json_: JsonOpt = False, debug: DebugOpt = False) -> None:
 
 
 @app.command()
-def show(handle: HandleArg, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
+def show(handle: HandleArg, server: ServerOpt = None, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Show a cameo's signed consent record (never its biometric data)."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
+        remote = _remote(server)
+        if remote is not None:
+            with contextlib.closing(remote):
+                _show(out, remote.show(handle))
+            return
         book = _book()
         record = book.get(handle)
         _show(out, _record(record) | {"owner_here": book.owns(record.handle),
@@ -190,8 +262,10 @@ def show(handle: HandleArg, json_: JsonOpt = False, debug: DebugOpt = False) -> 
 def revoke(handle: HandleArg,
            purge: Annotated[bool, typer.Option(help="Also delete every local video that used the cameo.")] = False,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+           server: ServerOpt = None,
            json_: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Revoke a cameo for good: its key is destroyed and its data deleted; it cannot be recovered."""
+    """Revoke a cameo for good: its key is destroyed and its data deleted; it cannot be recovered. On a server,
+    every draft by others that used it goes too."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
@@ -202,6 +276,14 @@ def revoke(handle: HandleArg,
                 raise UsageError("revoking cannot be undone: pass --yes")
             typer.confirm(f"revoke @{handle.removeprefix('@')} for good{' and delete its videos' if purge else ''}?",
                           abort=True, err=True)
+        remote = _remote(server)
+        if remote is not None:
+            with contextlib.closing(remote):
+                result = remote.revoke(handle)
+            out.notice(f"revoked @{result['handle']} on {remote.url}: {result.get('drafts_removed', 0)} drafts by "
+                       "others removed")
+            _show(out, result)
+            return
         result = _book().revoke(handle, purge=purge)
         deleted = [p["path"] for p in result["purged"] if p["deleted"]]
         out.notice(f"revoked @{result['handle']}: data key destroyed, {len(result['files_removed'])} files deleted"
@@ -212,11 +294,21 @@ def revoke(handle: HandleArg,
 
 
 @app.command()
-def uses(handle: HandleArg, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Print every recorded use of a cameo (from the audit log)."""
+def uses(handle: HandleArg, server: ServerOpt = None, json_: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Print every recorded use of a cameo (from the audit log; on a server, every video by anyone, drafts too)."""
     out = Output(json=json_, debug=debug)
 
     def body() -> None:
+        remote = _remote(server)
+        if remote is not None:
+            with contextlib.closing(remote):
+                for entry in remote.uses(handle):
+                    if out.json:
+                        out.emit_json(entry)
+                    else:
+                        out.data(f"{entry['id']}  {entry['status']:<11} by {entry['author']}"
+                                 f"{'  published' if entry.get('published') else ''}  {entry['prompt'][:50]}")
+            return
         for entry in _book().uses(handle):
             data = entry["data"]
             if out.json:
