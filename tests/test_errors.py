@@ -133,6 +133,9 @@ def test_ctrl_c_during_sampling_leaves_no_file_and_marks_the_row_cancelled(tmp_p
         [str(sora_exe), "generate", "a slow one", "-o", str(out), "--events",
          "--size", "256x256", "--seconds", "4", "--steps", "200"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # a test run started in the background by a non-interactive shell inherits SIGINT ignored, and Python
+        # then installs no KeyboardInterrupt handler: give the child the default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     for line in proc.stderr:  # wait for sampling to start
