@@ -120,13 +120,14 @@ class Guard:
         return {"verdict": "allow", "policy": self.moderator.policy.digest,
                 "model_checked": all(d.model_checked for d in decisions)}
 
-    def after_sampling(self, frames: Any) -> dict[str, Any]:
-        """Nudity on sampled frames; faces too when there are cameos to match them against."""
+    def after_sampling(self, frames: Any, fps: float | None = None) -> dict[str, Any]:
+        """Nudity on sampled frames (more for longer videos); faces too when there are cameos to match them
+        against."""
         from sora_cli.safety import check_frames
 
         gallery = self.gallery()
         report = check_frames(frames, gallery=gallery, permitted=self.permitted(), policy=self.moderator.policy,
-                              faces=bool(gallery))
+                              faces=bool(gallery), fps=fps)
         if report.blocked and self.moderator.log is not None:
             self.moderator.log.record_pictures(report, self.context, policy=self.moderator.policy.digest)
         report.enforce()

@@ -173,7 +173,7 @@ class Studio:
                 assert job.inputs is not None
                 clip = join(job.inputs, clip)
             lap("generate")
-            safety["frames"] = self.guard.after_sampling(clip.frames)
+            safety["frames"] = self.guard.after_sampling(clip.frames, clip.fps)
             if plan.cameos:  # reported, not enforced: a model may not manage a likeness
                 safety["cameo_match"] = self.guard.book.match_output(clip.frames, list(plan.cameos))
             lap("frames_check")

@@ -150,3 +150,15 @@ def test_input_faces_need_a_permitted_cameo_or_attested_consent(astronaut: np.nd
     theirs = check_input_faces(photo, gallery=[("@eileen", eileen)], attest_consent=True)
     assert not theirs.allowed and "@eileen" in theirs.message  # consent cannot be attested for an enrolled cameo
     assert check_input_faces(skdata.chelsea()).allowed
+
+
+def test_longer_videos_get_more_frames_checked():
+    from sora_cli.safety.frames import frames_to_check
+    from sora_cli.safety.policy import load_policy
+
+    assert frames_to_check(17, 16) == 4  # about 1 s: every quarter second
+    assert frames_to_check(81, 16) == 11  # 5 s: two a second
+    assert frames_to_check(241, 24) == 16  # 10 s: at most 16
+    assert frames_to_check(9, None) == 16  # no rate known: the most
+    shipped = load_policy()
+    assert frames_to_check(17, 16, shipped) == 4 and frames_to_check(241, 24, shipped) == 16

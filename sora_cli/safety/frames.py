@@ -13,6 +13,7 @@ in an input they need consent. nudenet and dlib load on first use and stay loade
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -124,16 +125,29 @@ def _frames(frames: Any) -> Any:
     return arr[..., :3]
 
 
+def frames_to_check(count: int, fps: float | None, policy: Any = None) -> int:
+    """How many frames a video of `count` frames at `fps` gets checked on: a fixed number if the policy says so,
+    else `per_second` of video within `min`..`max` (2 a second, 4 to 16 by default: a 1 s clip is checked every
+    quarter second, a 10 s one on 16 frames)."""
+    if policy is not None and policy.frame_sample:
+        return policy.frame_sample
+    rate, low, high = (policy.frame_rate, policy.frame_min, policy.frame_max) if policy else (2.0, 4, 16)
+    if not fps:
+        return high
+    return max(low, min(high, math.ceil(count / fps * rate)))
+
+
 def check_frames(frames: Any, *, gallery: Iterable[tuple[str, Any]] = (), permitted: Iterable[str] = (),
                  sample: int | None = None, policy: Any = None, nudity: bool = True, faces: bool = True,
-                 detector: Any = None) -> FrameReport:
-    """Nudity and cameo faces on `sample` evenly spread frames of a [F, H, W, 3] video (uint8, or float 0..1).
+                 detector: Any = None, fps: float | None = None) -> FrameReport:
+    """Nudity and cameo faces on evenly spread frames of a [F, H, W, 3] video (uint8, or float 0..1): `sample`
+    of them, else as many as `frames_to_check` gives for its length (`fps`).
 
     Thresholds come from `policy` (a safety Policy) when given, else the shipped defaults. `detector` replaces
     nudenet's (anything with nudenet's `detect(bgr_image) -> [{"class", "score", "box"}]`).
     """
     arr = _frames(frames)
-    sample = sample or (policy.frame_sample if policy else 8)
+    sample = sample or frames_to_check(len(arr), fps, policy)
     classes = set(policy.nudity_classes if policy else NUDITY_CLASSES)
     threshold = policy.nudity_threshold if policy else 0.5
     tolerance = policy.face_tolerance if policy else TOLERANCE

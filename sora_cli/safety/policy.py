@@ -91,7 +91,10 @@ class Policy:
     log_prompts: bool
     nudity_classes: tuple[str, ...]
     nudity_threshold: float
-    frame_sample: int
+    frame_sample: int | None  # a fixed count, or None: frame_rate per second within frame_min..frame_max
+    frame_rate: float
+    frame_min: int
+    frame_max: int
     face_tolerance: float
     digest: str
 
@@ -119,7 +122,8 @@ class Policy:
             "overrides": [vars(o) | {"users": list(o.users), "sources": list(o.sources)} for o in self.overrides],
             "characters": len(self.characters),
             "global_anchors": len(self.anchors),
-            "frames": {"sample": self.frame_sample, "nudity_threshold": self.nudity_threshold,
+            "frames": {"sample": self.frame_sample, "per_second": self.frame_rate, "min": self.frame_min,
+                       "max": self.frame_max, "nudity_threshold": self.nudity_threshold,
                        "nudity_classes": list(self.nudity_classes), "face_tolerance": self.face_tolerance},
         }
 
@@ -233,7 +237,10 @@ def _parse(data: dict[str, Any], default: dict[str, Any], files: tuple[str, ...]
         anchors=_strs((data.get("anchors") or {}).get("benign"), where, "anchors.benign"),
         characters=characters, overrides=tuple(overrides), log_prompts=bool(data.get("log_prompts", False)),
         nudity_classes=_strs(frames.get("nudity_classes"), where, "frames.nudity_classes"),
-        nudity_threshold=float(frames.get("nudity_threshold", 0.5)), frame_sample=int(frames.get("sample", 8)),
+        nudity_threshold=float(frames.get("nudity_threshold", 0.5)),
+        frame_sample=int(frames["sample"]) if "sample" in frames else None,
+        frame_rate=float(frames.get("per_second", 2)), frame_min=int(frames.get("min", 4)),
+        frame_max=int(frames.get("max", 16)),
         face_tolerance=float(faces.get("tolerance", 0.6)), digest=hashlib.sha256(canonical).hexdigest()[:16],
     )
 
