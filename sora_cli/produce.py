@@ -33,6 +33,22 @@ def local_engine(info: ModelInfo, device: str | None, offload: str, report: Repo
     return DiffusersEngine(info, device=device, offload=offload, report=report)
 
 
+def output_path(request: GenerateRequest, config: Config, seed: int) -> Path:
+    """Where a video goes: `--output` (a .mp4 file, not a folder), else `<prompt-slug>-<seed>.mp4` in the
+    output_dir setting (default: here); the folder must be writable."""
+    if request.output is not None:
+        output = Path(request.output).expanduser()
+        if output.is_dir():
+            raise OutputError(f"{output} is a folder; give a file name such as {output / 'clip.mp4'}")
+        if output.suffix.lower() != ".mp4":
+            raise UsageError(f"output {output} must end in .mp4")
+    else:
+        folder = Path(config.get("output_dir") or ".").expanduser()
+        output = folder / f"{slugify(request.prompt or request.command)}-{seed}.mp4"
+    check_output_dir(output.parent)
+    return output
+
+
 def slugify(text: str, limit: int = 40) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:limit].rstrip("-") or "video"
@@ -120,17 +136,7 @@ class Studio:
         return replace(plan, conditioning=cond, cameos=cameos, model_prompt=prompt)
 
     def _output_path(self, request: GenerateRequest, plan: Plan) -> Path:
-        if request.output is not None:
-            output = Path(request.output).expanduser()
-            if output.is_dir():
-                raise OutputError(f"{output} is a folder; give a file name such as {output / 'clip.mp4'}")
-            if output.suffix.lower() != ".mp4":
-                raise UsageError(f"output {output} must end in .mp4")
-        else:
-            folder = Path(self.config.get("output_dir") or ".").expanduser()
-            output = folder / f"{slugify(request.prompt)}-{plan.seed}.mp4"
-        check_output_dir(output.parent)
-        return output
+        return output_path(request, self.config, plan.seed)
 
     def engine(self, model: ModelInfo, device: str | None, offload: str, report: Reporter) -> Engine:
         """One warm engine; a different model (or device, or offload) replaces it."""

@@ -46,6 +46,14 @@ def server_url(option: str | None, config: Config | None = None) -> str | None:
     return url.removesuffix("/v1")
 
 
+def api_key(url: str, config: Config, keyring_backend: Any = None) -> str:
+    """The API key for `url` ($SORA_API_KEY, the keyring, the 0600 file), or one line saying how to get one."""
+    found = Credentials(config.paths, keyring_backend).get(url)
+    if found is None:
+        raise UsageError(f"no API key for {url}: run `sora login --server {url}` or set {KEY_ENV}")
+    return found[0]
+
+
 class Credentials:
     """API keys per server address, in the OS keyring or a 0600 file; never printed, never logged."""
 
@@ -159,10 +167,7 @@ class RemoteStudio:
     @classmethod
     def connect(cls, url: str, config: Config | None = None, keyring_backend: Any = None) -> RemoteStudio:
         config = config or Config.load()
-        found = Credentials(config.paths, keyring_backend).get(url)
-        if found is None:
-            raise UsageError(f"no API key for {url}: run `sora login --server {url}` or set {KEY_ENV}")
-        return cls(url, found[0], config)
+        return cls(url, api_key(url, config, keyring_backend), config)
 
     @property
     def library(self):
@@ -178,6 +183,8 @@ class RemoteStudio:
     # -- prepare: everything that can be refused without the server ----------------------------------------
 
     def prepare(self, request: GenerateRequest) -> RemoteJob:
+        from sora_cli.produce import output_path
+
         request.check()
         for name, flag in LOCAL_ONLY.items():
             value = getattr(request, name, None)
@@ -220,7 +227,7 @@ class RemoteStudio:
                     raise UsageError("extend with --server needs --seconds: how much to add")
             where = f"{self.url}'s {parent_id}" if parent_id else str(upload)
             notices = (f"{command} of {where}",)
-        return RemoteJob(request=request, output=self._output_path(request, fields["seed"]), call=call,
+        return RemoteJob(request=request, output=output_path(request, self.config, fields["seed"]), call=call,
                          fields={k: v for k, v in fields.items() if v is not None}, upload=upload,
                          parent_id=parent_id, notices=notices)
 
@@ -241,23 +248,6 @@ class RemoteStudio:
         if origin.get("server") == self.url and origin.get("id"):
             return None, origin["id"]
         return _readable(path), None
-
-    def _output_path(self, request: GenerateRequest, seed: int) -> Path:
-        from sora_cli.errors import OutputError
-        from sora_cli.media.atomic import check_output_dir
-        from sora_cli.produce import slugify
-
-        if request.output is not None:
-            output = Path(request.output).expanduser()
-            if output.is_dir():
-                raise OutputError(f"{output} is a folder; give a file name such as {output / 'clip.mp4'}")
-            if output.suffix.lower() != ".mp4":
-                raise UsageError(f"output {output} must end in .mp4")
-        else:
-            folder = Path(self.config.get("output_dir") or ".").expanduser()
-            output = folder / f"{slugify(request.prompt or request.command)}-{seed}.mp4"
-        check_output_dir(output.parent)
-        return output
 
     # -- run -------------------------------------------------------------------------------------------------
 
@@ -370,10 +360,7 @@ class RemoteCameos:
     @classmethod
     def connect(cls, url: str, config: Config | None = None) -> RemoteCameos:
         config = config or Config.load()
-        found = Credentials(config.paths).get(url)
-        if found is None:
-            raise UsageError(f"no API key for {url}: run `sora login --server {url}` or set {KEY_ENV}")
-        return cls(url, found[0], config)
+        return cls(url, api_key(url, config), config)
 
     def close(self) -> None:
         self.client.close()

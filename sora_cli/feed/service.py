@@ -139,13 +139,10 @@ class RemoteFeed:
 
     @classmethod
     def connect(cls, url: str, config: Config | None = None) -> RemoteFeed:
-        from sora_cli.remote import KEY_ENV, Credentials
+        from sora_cli.remote import api_key
 
         config = config or Config.load()
-        found = Credentials(config.paths).get(url)
-        if found is None:
-            raise UsageError(f"no API key for {url}: run `sora login --server {url}` or set {KEY_ENV}")
-        return cls(url, found[0], config)
+        return cls(url, api_key(url, config), config)
 
     def close(self) -> None:
         self.client.close()
