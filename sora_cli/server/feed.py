@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -21,7 +20,6 @@ from sora_cli.errors import UsageError
 from sora_cli.feed.index import CaptionIndex
 from sora_cli.server.deps import Admin, ServerState, User, state
 from sora_cli.server.schemas import ApiError, not_found, video_object
-from sora_cli.server.worker import spritesheet_path, thumbnail_path
 
 router = APIRouter(tags=["feed"])
 LONG_BROWSE = 100  # items served in a UTC day after which the feed suggests making something instead
@@ -217,18 +215,9 @@ def feed_item(video_id: str, request: Request, user: User) -> dict:
 def feed_content(video_id: str, request: Request, user: User,
                  variant: Literal["video", "thumbnail", "spritesheet"] = "video") -> FileResponse:
     server = state(request)
-    job = published(server, user, video_id)
-    if variant == "video":
-        path, media = Path(job["output"] or ""), "video/mp4"
-        whole = path.is_file() and path.stat().st_size == job["bytes"]
-    else:
-        path = thumbnail_path(server.settings, job) if variant == "thumbnail" else spritesheet_path(server.settings,
-                                                                                                    video_id)
-        media, whole = "image/jpeg", path.is_file()
-    if not whole:  # never serve a file that is not the one recorded
-        raise ApiError(404, f"the {variant} of {video_id} is missing", code="not_found")
-    name = f"{video_id}.mp4" if variant == "video" else f"{video_id}-{variant}.jpg"
-    return FileResponse(path, media_type=media, filename=name)
+    from sora_cli.server.videos import content_response
+
+    return content_response(server, published(server, user, video_id), variant)
 
 
 def _like(request: Request, user: dict, video_id: str, liked: bool) -> dict:

@@ -162,8 +162,14 @@ def video_content(video_id: str, request: Request, user: User,
     if job["status"] != "completed":
         raise ApiError(409, f"video {video_id} is {video_object(job)['status']}; content is ready when it is "
                        "completed", code="video_not_ready")
+    return content_response(server, job, variant)
+
+
+def content_response(server: ServerState, job: dict, variant: str) -> FileResponse:
+    """A completed job's video, thumbnail or spritesheet; 404 for a file that is not the one recorded."""
+    video_id = job["id"]
     if variant == "video":
-        path, media = Path(job["output"]), "video/mp4"
+        path, media = Path(job["output"] or ""), "video/mp4"
         whole = path.is_file() and path.stat().st_size == job["bytes"]
     else:
         path = thumbnail_path(server.settings, job) if variant == "thumbnail" else spritesheet_path(server.settings,
@@ -171,9 +177,8 @@ def video_content(video_id: str, request: Request, user: User,
         media, whole = "image/jpeg", path.is_file()
     if not whole:  # never serve a file that is not the one recorded
         raise ApiError(404, f"the {variant} of {video_id} is missing", code="not_found")
-    suffix = ".mp4" if variant == "video" else ".jpg"
-    return FileResponse(path, media_type=media, filename=f"{video_id}{'' if variant == 'video' else '-' + variant}"
-                        f"{suffix}")
+    name = f"{video_id}.mp4" if variant == "video" else f"{video_id}-{variant}.jpg"
+    return FileResponse(path, media_type=media, filename=name)
 
 
 @router.post("/{video_id}/cancel", summary="Cancel a queued or running video (not in OpenAI's API)")
