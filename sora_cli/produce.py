@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sora_cli.config import Config
 from sora_cli.engines import Clip, Engine, ProgressEvent, Reporter, no_report
@@ -23,6 +24,9 @@ from sora_cli.models import ModelInfo, check_task, default_model, resolve_model
 from sora_cli.plugins import Registry, load_registry
 from sora_cli.requests import GenerateRequest, Plan, Video, new_video_id
 from sora_cli.sources import Inputs, conditioning, gather, join
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 EngineFactory = Callable[[ModelInfo, str | None, str, Reporter], Engine]
 
@@ -179,15 +183,21 @@ class Studio:
                 assert job.inputs is not None
                 clip = join(job.inputs, clip)
             lap("generate")
-            safety["frames"] = self.guard.after_sampling(clip.frames, clip.fps)
+            # the frames are checked while they are marked and encoded; signing, which writes the file under its
+            # name, waits for the verdict
+            checking = _in_background(self.guard.after_sampling, clip.frames, clip.fps)
+
+            def frames_checked() -> None:
+                safety["frames"] = checking.result()
+
             if plan.cameos:  # reported, not enforced: a model may not manage a likeness
                 safety["cameo_match"] = self.guard.book.match_output(clip.frames, list(plan.cameos))
-            lap("frames_check")
+                lap("cameo_match")
             if job.soundtrack is not None:
                 clip.audio, clip.sample_rate = self._soundtrack(job, clip, report)
                 lap("soundtrack")
             report(ProgressEvent("encode"))
-            provenance, write_timings = self._write(video, clip, job, engine.model_hash, safety)
+            provenance, write_timings = self._write(video, clip, job, engine.model_hash, safety, frames_checked)
         except (KeyboardInterrupt, Cancelled) as exc:  # Ctrl-C, or a reporter that was told to stop
             self._finish(video, "cancelled", {"code": "cancelled", "message": str(exc) or "interrupted"})
             raise
@@ -231,8 +241,9 @@ class Studio:
         return str(self.config.get("handle") or getpass.getuser())
 
     def _write(self, video: Video, clip: Clip, job: Job, model_hash: str | None,
-               safety: dict) -> tuple[dict, dict]:
-        """Mark (invisible, then visible), encode, sign: the file appears under its name only when signed."""
+               safety: dict, before_signing: Callable[[], None]) -> tuple[dict, dict]:
+        """Mark (invisible, then visible), encode, sign: the file appears under its name only when signed, and only
+        after `before_signing` (the frames' safety verdict) returns."""
         from sora_cli.marks.invisible import ALGORITHM, embed, new_content_id
         from sora_cli.media.atomic import scratch_path
         from sora_cli.media.encode import encode_mp4, jpeg_bytes, sha256_file, write_bytes
@@ -264,6 +275,8 @@ class Studio:
         with scratch_path(output, ".mp4") as unsigned:
             encode_mp4(frames, clip.fps, unsigned, audio=clip.audio, sample_rate=clip.sample_rate)
             lap("encode")
+            before_signing()  # raises PolicyRefusal for a blocked video: the scratch file goes, nothing is signed
+            lap("frames_check")
             # a remixed or extended clip is the parent (parentOf); photos are inputs to the model (inputTo)
             signed = sign_mp4(unsigned, output, claim, self.identity, thumbnail_jpeg=thumbnail,
                               ingredients=ingredients,
@@ -324,3 +337,14 @@ def peak_memory(clip: Clip) -> dict[str, float]:
     rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
     gpu = {"peak_gpu_mb": clip.info["peak_gpu_mb"]} if "peak_gpu_mb" in clip.info else {}
     return {"peak_rss_mb": round(rss_mb, 1), **gpu}
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
+    """`fn(*args)` in a thread of its own; the Future's `result()` waits for it and raises what it raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="sora-check")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)

@@ -128,6 +128,8 @@ def test_a_made_video_showing_a_cameo_the_requester_may_not_use_is_blocked(tmp_p
     with pytest.raises(PolicyRefusal, match="@eileen"):
         studio.run(job)
     assert not out.exists()
+    assert not [p.name for p in tmp_path.iterdir() if "x.mp4" in p.name]  # the scratch file went too (it is encoded
+    # while the frames are checked)
     [row] = studio.library.list()
     assert row.status == "failed" and row.error["code"] == "PolicyRefusal"
     assert _events()[0]["category"] == "cameo_consent"

@@ -78,11 +78,22 @@ class Hit:
 
 
 class _Compiled:
-    def __init__(self, cat: Category, unless: tuple[str, ...]):
+    def __init__(self, cat: Category, unless: re.Pattern[str] | None):
         self.cat = cat
-        self.unless = _bounded(unless + cat.unless, plural=False)
+        self.shared_unless = unless  # the global list: compiled once, shared by the categories that use it
+        self.unless = _bounded(cat.unless, plural=False)
         self.patterns = [_bounded((p,), plural=False) for p in cat.patterns]
         self.grey = [_bounded((p,), plural=False) for p in cat.grey_patterns]
+
+
+def _strike(comp: _Compiled, text: str, without: dict[int, str]) -> str:
+    """`text` without the benign phrases of the shared unless list (cached in `without`), then the category's own."""
+    if comp.shared_unless is not None:
+        key = id(comp.shared_unless)
+        if key not in without:
+            without[key] = comp.shared_unless.sub(" | ", text)
+        text = without[key]
+    return comp.unless.sub(" | ", text) if comp.unless else text
 
 
 class Rules:
@@ -91,7 +102,10 @@ class Rules:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.terms = {name: _bounded(alts, plural=True) for name, alts in policy.terms.items()}
-        self.compiled = [_Compiled(c, policy.locked_unless if c.name == LOCKED else policy.unless)
+        shared = {policy.unless: _bounded(policy.unless, plural=False)}
+        if policy.locked_unless not in shared:
+            shared[policy.locked_unless] = _bounded(policy.locked_unless, plural=False)
+        self.compiled = [_Compiled(c, shared[policy.locked_unless if c.name == LOCKED else policy.unless])
                          for c in policy.categories.values()]
         self.characters: list[tuple[Character, re.Pattern[str]]] = [
             (ch, pat) for ch in policy.characters if (pat := _bounded(ch.aliases, plural=False)) is not None]
@@ -100,8 +114,9 @@ class Rules:
     def scan(self, text: str) -> list[Hit]:
         """All rule hits on a normalised prompt, in the policy's priority order."""
         hits = []
+        without: dict[int, str] = {}  # the text without each shared list's phrases, worked out once
         for comp in self.compiled:
-            clean = comp.unless.sub(" | ", text) if comp.unless else text
+            clean = _strike(comp, text, without)
             hit = self._scan_category(comp, clean)
             if hit is not None:
                 hits.append(hit)
@@ -109,7 +124,7 @@ class Rules:
 
     def characters_named(self, text: str) -> list[tuple[Character, str]]:
         comp = next((c for c in self.compiled if c.cat is self._copyright), None)
-        clean = comp.unless.sub(" | ", text) if comp and comp.unless else text
+        clean = _strike(comp, text, {}) if comp else text
         return [(ch, m.group(0)) for ch, pat in self.characters if (m := pat.search(clean))]
 
     def term_matches(self, name: str, text: str) -> list[str]:
