@@ -46,8 +46,10 @@ _CLAUSE = re.compile(r"\s*(?:[,;:.!?()\[\]]+|\s[-–—]+\s|\b(?:and then|then|w
 # A reporting context (documentary, history lesson, museum, news report: the policy's `reporting_context` terms)
 # with no endorsement in it (`endorsement` terms: glorify, recruit, how to, ...) turns these categories' hard-rule hits
 # over to the model layer, which has anchors for exactly such prompts: "a documentary on the rwandan genocide".
-SOFTENED = ("violence", "hate", "extremism")
-REPORTING, ENDORSING, JARGON = "reporting_context", "endorsement", "film_jargon"
+# A support context (a helpline, a support group, recovery) does the same for self-harm hits: "a PSA: if you're
+# thinking about suicide, call 988".
+REPORTING, SUPPORT, ENDORSING, JARGON = "reporting_context", "support_context", "endorsement", "film_jargon"
+SOFTENED = {"violence": REPORTING, "hate": REPORTING, "extremism": REPORTING, "self_harm": SUPPORT}
 # Two signals before a model-only refusal. The classifier alone cannot tell a description from a named character or
 # a living artist: copyrighted_character and artist_music count in the model layer only with a lexical cue (the
 # category's `model_requires` term set, or a name from the term set its `near` rules start from: a franchise, an
@@ -132,9 +134,8 @@ class Moderator:
         self.policy = policy
         self.rights = rights or RightsRegistry()
         self.rules = Rules(policy)
-        jargon = policy.terms.get(JARGON, ())  # camera and editing words, struck from what the model reads
-        self._jargon = re.compile(r"(?<!\w)(?:" + "|".join(t.replace(" ", r"[\W_]+") for t in jargon) + r")(?!\w)",
-                                  re.IGNORECASE) if jargon else None
+        # camera and editing words, and negated harm ("no gore"), struck from what the model reads
+        self._jargon = _unspaced(policy.terms.get(JARGON, ()) + policy.negated)
         self.cache_dir = cache_dir
         self.log = log
         self.device = device
@@ -240,7 +241,7 @@ class Moderator:
             if mended != norm:
                 plain = mended
                 hits, allowed_rights = self._rule_hits(norm, ctx, plain)
-        hits = self._soften(hits, plain)
+        hits = self._soften(hits, self.rules.without_negated(plain))  # "no gore" is no endorsement
         skip = set()
         if allowed_rights:  # a named, opted-in character: the rights registry has the last word on it
             skip = {COPYRIGHT}
@@ -261,7 +262,7 @@ class Moderator:
                 return self._decide("refuse", hit.category, hit.layer, hit.triggers, overridden=overridden,
                                     reason=hit.reason or None, **extra)
         greys = [h for h in hits if h.verdict == "rephrase" and not permitted(h.category)]
-        if model and self._has_content(plain, speller):
+        if model and self._has_content(self._unread(plain), speller):
             found = self._model_layer(reads, plain, permitted, skip)
             if found is not None and found.verdict == "refuse":
                 return replace_extra(found, overridden, extra)
@@ -296,14 +297,20 @@ class Moderator:
         return hits, allowed_rights
 
     def _soften(self, hits: list[Hit], norm: str) -> list[Hit]:
-        """Drop SOFTENED categories' rule hits in a reporting context without endorsement, when no other category
-        refuses: the model layer judges such a prompt ("a history documentary about the kkk")."""
+        """Drop SOFTENED categories' rule hits in their context (reporting; support for self-harm) without
+        endorsement, when no other category refuses: the model layer judges such a prompt ("a history documentary
+        about the kkk")."""
         soft = [h for h in hits if h.verdict == "refuse" and h.layer == "rule" and h.category in SOFTENED]
         if not soft or any(h.verdict == "refuse" and h not in soft for h in hits):
             return hits
-        if not self.rules.term_matches(REPORTING, norm) or self.rules.term_matches(ENDORSING, norm):
+        if self.rules.term_matches(ENDORSING, norm):
             return hits
+        soft = [h for h in soft if self.rules.term_matches(SOFTENED[h.category], norm)]
         return [h for h in hits if h not in soft]
+
+    def _unread(self, text: str) -> str:
+        """The text the model layer reads: without camera jargon and negated harm ("no gore")."""
+        return self._jargon.sub(" ", text).strip() if self._jargon is not None else text
 
     def _has_content(self, norm: str, speller: Speller | None) -> bool:
         """At least MIN_CONTENT content words, one of them a word MiniLM knows: a one-letter prompt or "again" is
@@ -329,7 +336,7 @@ class Moderator:
         m = self._ensure_model()
         norm, plain = normalize(text), deobfuscate(text)
         mended = m.speller.correct(plain) if m.speller is not None else plain
-        if m.weights is None or not self._has_content(mended, m.speller):
+        if m.weights is None or not self._has_content(self._unread(mended), m.speller):
             return []
         _, _, probs, _, _, lead, _ = self._scores(text if plain == norm else plain, mended, set())
         top = probs[:, 1:].argmax(1)
@@ -343,8 +350,7 @@ class Moderator:
         import numpy as np
 
         m = self._ensure_model()
-        if self._jargon is not None:
-            text = self._jargon.sub(" ", text).strip() or text
+        text = self._unread(text) or text
         parts = fragments(text)
         encoded = m.encoder.encode_words_batch(parts)
         vecs = np.stack([v for v, _, _ in encoded])
@@ -457,6 +463,14 @@ class Moderator:
             message = f"please rephrase: the prompt is close to the policy's limit on {label} ({layer}: {words})"
         return Decision(verdict, message, category, label, layer, tuple(triggers), overridden=tuple(
             dict.fromkeys(overridden or ())), rights=rights, model_checked=layer == "model", policy=policy, **scores)
+
+
+def _unspaced(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Phrases written for normalised text (single spaces, lower case), matched in a prompt as typed."""
+    if not phrases:
+        return None
+    spaced = ("(?:" + t.replace(" ", r"[\W_]+") + ")" for t in phrases)
+    return re.compile(r"(?<!\w)(?:" + "|".join(spaced) + r")(?!\w)", re.IGNORECASE)
 
 
 def replace_extra(decision: Decision, overridden: list[str], extra: dict[str, Any]) -> Decision:

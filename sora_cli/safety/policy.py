@@ -86,6 +86,7 @@ class Policy:
     terms: dict[str, tuple[str, ...]]
     unless: tuple[str, ...]
     locked_unless: tuple[str, ...]  # the shipped global `unless`, the only one the locked category sees
+    negated: tuple[str, ...]  # the shipped `negated` phrases ("no gore"): out of every layer's reading; fixed
     anchors: tuple[str, ...]
     characters: tuple[Character, ...]
     overrides: tuple[Override, ...]
@@ -171,6 +172,8 @@ def build_policy(default: dict[str, Any], admin: dict[str, Any] | None = None, *
     where = files[-1]
     if default.get("overrides"):
         raise UsageError(f"policy file {files[0]}: overrides belong in the admin policy only")
+    if admin and "negated" in admin:  # it reaches the locked category too, so only the shipped file sets it
+        raise UsageError(f"policy file {where}: negated is fixed by the shipped policy; use unless")
     merged = _merge(default, admin or {}, where)
     policy = _parse(merged, default, files)
     if admin:
@@ -252,6 +255,7 @@ def _parse(data: dict[str, Any], default: dict[str, Any], files: tuple[str, ...]
         files=files, categories=categories, terms=terms,
         unless=_regexes(_strs(data.get("unless"), where, "unless"), where, "unless", shipped),
         locked_unless=_strs(default.get("unless"), files[0], "unless"),
+        negated=_strs(default.get("negated"), files[0], "negated"),
         anchors=_strs((data.get("anchors") or {}).get("benign"), where, "anchors.benign"),
         characters=characters, overrides=tuple(overrides), log_prompts=bool(data.get("log_prompts", False)),
         nudity_classes=_strs(frames.get("nudity_classes"), where, "frames.nudity_classes"),

@@ -102,11 +102,12 @@ class Rules:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.terms = {name: _bounded(alts, plural=True) for name, alts in policy.terms.items()}
-        shared = {policy.unless: _bounded(policy.unless, plural=False)}
-        if policy.locked_unless not in shared:
-            shared[policy.locked_unless] = _bounded(policy.locked_unless, plural=False)
-        self.compiled = [_Compiled(c, shared[policy.locked_unless if c.name == LOCKED else policy.unless])
-                         for c in policy.categories.values()]
+        # the global unless list and the negated phrases ("no gore"); the locked category sees only the shipped ones
+        lists = {c.name: (policy.locked_unless if c.name == LOCKED else policy.unless) + policy.negated
+                 for c in policy.categories.values()}
+        shared = {alts: _bounded(alts, plural=False) for alts in set(lists.values())}
+        self.compiled = [_Compiled(c, shared[lists[c.name]]) for c in policy.categories.values()]
+        self.negated = _bounded(policy.negated, plural=False)
         self.characters: list[tuple[Character, re.Pattern[str]]] = [
             (ch, pat) for ch in policy.characters if (pat := _bounded(ch.aliases, plural=False)) is not None]
         self._copyright = policy.categories.get("copyrighted_character")
@@ -121,6 +122,10 @@ class Rules:
             if hit is not None:
                 hits.append(hit)
         return hits
+
+    def without_negated(self, text: str) -> str:
+        """A normalised text without its negated harm phrases ("no gore", "nothing explicit")."""
+        return self.negated.sub(" | ", text) if self.negated else text
 
     def characters_named(self, text: str) -> list[tuple[Character, str]]:
         comp = next((c for c in self.compiled if c.cat is self._copyright), None)
@@ -191,10 +196,11 @@ def _distance(a: str, b: str) -> int:
     return row[-1]
 
 
-def trigger_words(policy: Policy, shortest: int = 6, names: int = 5) -> tuple[set[str], set[str]]:
+def trigger_words(policy: Policy, shortest: int = 6, names: int = 6) -> tuple[set[str], set[str]]:
     """The one-word rules (a refusing pattern or a character alias that is a single word or `stem\\w*`), for the
     spelling layer: ("gore", "pornography", "decapitat", "spiderman", ...); a one-word character alias counts from
-    `names` letters ("yoshi", "vader"). Multi-word phrases are mended whole (see `trigger_phrases`)."""
+    `names` letters ("spiderman", "pikachu": a five-letter name is one slip from words of other languages, "calle" ~
+    "walle", "limon" ~ "timon"). Multi-word phrases are mended whole (see `trigger_phrases`)."""
     texts = [p for c in policy.categories.values() for p in c.patterns]
     aliases = [a for ch in policy.characters for a in ch.aliases]
     words: set[str] = set()
