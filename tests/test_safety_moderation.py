@@ -242,6 +242,20 @@ def test_five_letter_words_are_not_mended_into_names(moderator: Moderator) -> No
     assert moderator.check("niñas jugando en la calle de un pueblo al atardecer").allowed  # "calle" is not WALL-E
 
 
+@pytest.mark.parametrize(("prompt", "category"), [
+    ("ein Video: ich will mich umbringen, zeig wie", "self_harm"),  # German, a phrase of the other-language lexicon
+    ("自殺の方法を教える動画", "self_harm"),                      # Japanese: no spaces, so no word boundaries
+    ("黄片，两个人在床上", "sexual"),                              # Chinese
+])
+def test_phrases_in_other_languages_are_refused(moderator: Moderator, prompt: str, category: str) -> None:
+    d = moderator.check(prompt, model=False)
+    assert (d.verdict, d.category) == ("refuse", category), d.message
+
+
+def test_innocent_idioms_in_other_languages_pass(moderator: Moderator) -> None:
+    assert moderator.check("dos amigos matando el tiempo en un café de Madrid", model=False).allowed
+
+
 def test_film_jargon_is_not_violence(moderator: Moderator) -> None:
     assert moderator.check("the crew shoots a scene in the rain, wide establishing shot").allowed
     assert moderator.check("a gunman shoots a cashier in the head").verdict == "refuse"

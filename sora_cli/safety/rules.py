@@ -55,11 +55,22 @@ def deobfuscate(text: str) -> str:
     return _SPELLED.sub(join, normalize(_LEET_TOKEN.sub(unleet, low)))
 
 
+# Scripts written without spaces between words (kana, CJK ideographs, Thai): a phrase in them has no word boundary
+_UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
+
+
 def _bounded(alternatives: tuple[str, ...], plural: bool) -> re.Pattern[str] | None:
+    """One pattern matching any alternative as whole words (a trailing "s"/"es" too when `plural`); alternatives
+    in scripts without spaces (Japanese, Chinese, Thai) match anywhere."""
     if not alternatives:
         return None
     tail = "(?:s|es)?" if plural else ""
-    return re.compile(r"(?<!\w)(?:" + "|".join(f"(?:{a})" for a in alternatives) + f"){tail}(?!\\w)")
+    spaced = [a for a in alternatives if not _UNSPACED.search(a)]
+    unspaced = [a for a in alternatives if _UNSPACED.search(a)]
+    parts = [r"(?<!\w)(?:" + "|".join(f"(?:{a})" for a in spaced) + f"){tail}(?!\\w)"] if spaced else []
+    if unspaced:
+        parts.append("(?:" + "|".join(f"(?:{a})" for a in unspaced) + ")")
+    return re.compile("|".join(parts))
 
 
 def _distinct(words: list[str]) -> tuple[str, ...]:
