@@ -138,7 +138,7 @@ class Moderator:
         self.rights = rights or RightsRegistry()
         self.rules = Rules(policy)
         # camera and editing words, and negated harm ("no gore"), struck from what the model reads
-        self._jargon = _unspaced(policy.terms.get(JARGON, ()) + policy.negated)
+        self._unread_words = _unspaced(policy.terms.get(JARGON, ()) + policy.negated)
         self.cache_dir = cache_dir
         self.log = log
         self.device = device
@@ -313,7 +313,7 @@ class Moderator:
 
     def _unread(self, text: str) -> str:
         """The text the model layer reads: without camera jargon and negated harm ("no gore")."""
-        return self._jargon.sub(" ", text).strip() if self._jargon is not None else text
+        return self._unread_words.sub(" ", text).strip() if self._unread_words is not None else text
 
     def _has_content(self, norm: str, speller: Speller | None) -> bool:
         """At least MIN_CONTENT content words, one of them a word MiniLM knows: a one-letter prompt or "again" is
