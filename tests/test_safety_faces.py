@@ -120,7 +120,10 @@ def test_a_video_showing_an_enrolled_face_not_permitted_is_blocked(astronaut: np
 
 
 def test_nudenet_runs_on_a_benign_frame(astronaut: np.ndarray) -> None:
-    detections = nudity_detector().detect(astronaut[..., ::-1].copy())
+    detector = nudity_detector()
+    # its session runs on one thread that does not spin (it works beside the pipeline and the encoder)
+    assert detector.onnx_session.get_session_options().intra_op_num_threads == 1
+    detections = detector.detect(astronaut[..., ::-1].copy())
     assert any(d["class"] == "FACE_FEMALE" for d in detections)  # the model ran and saw her face
     report = check_frames(np.stack([astronaut] * 3).astype(np.float32) / 255, sample=3, faces=False)
     assert report.nudity == () and not report.blocked and report.frames == (0, 1, 2)
