@@ -129,13 +129,16 @@ def test_ctrl_c_during_sampling_leaves_no_file_and_marks_the_row_cancelled(tmp_p
     out = tmp_path / "slow.mp4"
     sora_exe = Path(sys.executable).parent / "sora"
     env = {**os.environ, "SORA_HOME": str(home)}
+    # A test run started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: a small launcher gives sora the default, as a terminal would, and execs
+    # it. (Not preexec_fn: that forces a real fork(), whose atfork handlers can hang on a BLAS call running in
+    # another thread of this process.)
+    launcher = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                "os.execv(sys.argv[1], sys.argv[1:])")
     proc = subprocess.Popen(
-        [str(sora_exe), "generate", "a slow one", "-o", str(out), "--events",
+        [sys.executable, "-c", launcher, str(sora_exe), "generate", "a slow one", "-o", str(out), "--events",
          "--size", "256x256", "--seconds", "4", "--steps", "200"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        # a test run started in the background by a non-interactive shell inherits SIGINT ignored, and Python
-        # then installs no KeyboardInterrupt handler: give the child the default, as a terminal would
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     for line in proc.stderr:  # wait for sampling to start
