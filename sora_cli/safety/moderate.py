@@ -138,7 +138,7 @@ class Moderator:
         self.rights = rights or RightsRegistry()
         self.rules = Rules(policy)
         # camera and editing words, and negated harm ("no gore"), struck from what the model reads
-        self._unread_words = _unspaced(policy.terms.get(JARGON, ()) + policy.negated)
+        self._unread_words = _as_typed(policy.terms.get(JARGON, ()) + policy.negated)
         self.cache_dir = cache_dir
         self.log = log
         self.device = device
@@ -468,7 +468,7 @@ class Moderator:
             dict.fromkeys(overridden or ())), rights=rights, model_checked=layer == "model", policy=policy, **scores)
 
 
-def _unspaced(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+def _as_typed(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     """Phrases written for normalised text (single spaces, lower case), matched in a prompt as typed."""
     if not phrases:
         return None
