@@ -184,6 +184,20 @@ def test_deobfuscation_leaves_numbers_and_units_alone() -> None:
     assert deobfuscate("s e x and k!ll") == "sex and kill"
 
 
+@pytest.mark.parametrize("plural", [False, True])
+def test_phrase_table_matches_as_the_regex_it_stands_for(plural: bool) -> None:
+    """Plain phrases are looked up, not compiled: they must match exactly where the whole-word regex would."""
+    from sora_cli.safety.rules import Phrases, _bounded
+
+    alternatives = ["kid", "12 year old", "year old", "lap dance", "museums?", "documentar\\w*", "自殺", "no gore"]
+    table, regex = Phrases(alternatives, plural), _bounded(alternatives, plural)
+    for text in ("two kids and a kid", "kidnap a kiddo", "a 12 year old and a 12 year olds party", "a year older",
+                 "lap dances at 9", "lap danced", "museum tour of the museums", "documentaries and a documentary",
+                 "自殺する人", "no gore no gores nogore", "kid_s kid1", ""):
+        assert table.matches(text) == [m.group(0) for m in regex.finditer(text)], text
+    assert Phrases(alternatives, plural).strike("a kid at the museum", "|") == "a | at the |"
+    assert not Phrases([])
+
 @pytest.mark.parametrize(("prompt", "refused"), [
     ("elsa building an ice castle on a mountain", True),
     ("my aunt elsa baking bread in her kitchen", False),
