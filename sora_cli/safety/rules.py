@@ -56,8 +56,9 @@ def deobfuscate(text: str) -> str:
     return _SPELLED.sub(join, normalize(_LEET_TOKEN.sub(unleet, low)))
 
 
-# Scripts written without spaces between words (kana, CJK ideographs, Thai): a phrase in them has no word boundary
-_UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
+# Scripts written without spaces between words (kana, CJK ideographs, Thai), and Korean (Hangul, decomposed into jamo
+# by `normalize`), whose words carry their particles ("자살을"): a phrase in them has no word boundary
+_UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f\u1100-\u11ff\uac00-\ud7af]")
 
 
 _SYNTAX = re.compile(r"[\\()\[\]|?*+.^${}]")  # a phrase with any of these is a regular expression
