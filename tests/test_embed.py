@@ -65,3 +65,45 @@ def test_a_prompt_check_loads_neither_torch_nor_transformers(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert '"allowed": true' in done.stdout, done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[-1] == "HEAVY= 0", done.stderr
+
+
+class CountingMiniLM(MiniLM):
+    """The real encoder, counting the sentences it is asked to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def encode(self, texts: list[str], batch: int = 64) -> np.ndarray:
+        self.encoded += texts
+        return super().encode(texts, batch)
+
+
+def test_the_shipped_vectors_are_the_default_policys(encoder: MiniLM) -> None:
+    """Every sentence of the shipped policy has a shipped vector made by this model (after editing the policy's
+    examples or anchors: python -m sora_cli.safety.embed), and they are the vectors MiniLM makes."""
+    from sora_cli.safety.embed import policy_sentences, shipped_vectors
+    from sora_cli.safety.policy import build_policy, default_policy_path, read_toml
+
+    shipped = shipped_vectors(encoder.key)
+    missing = set(policy_sentences(build_policy(read_toml(default_policy_path(), "p")))) - set(shipped)
+    assert not missing, f"{len(missing)} policy sentences have no shipped vector: run python -m sora_cli.safety.embed"
+    sample = sorted(shipped)[::200]
+    fresh = encoder.encode(sample)
+    assert np.abs(np.stack([shipped[t] for t in sample]) - fresh).max() < 2e-3  # float16
+
+
+def test_a_fresh_machine_encodes_only_the_sentences_an_admin_added(tmp_path) -> None:
+    from sora_cli.safety import Moderator
+    from sora_cli.safety.policy import build_policy, default_policy_path, read_toml
+
+    data = read_toml(default_policy_path(), "p")
+    counting = CountingMiniLM()
+    Moderator(build_policy(data), cache_dir=tmp_path / "cache", encoder=counting).warm_up()
+    assert counting.encoded == []  # the first check on a new machine waits for no encoding
+    added = "a lighthouse keeper painting the railings on a windy morning"
+    data["anchors"]["benign"] = [*data["anchors"]["benign"], added]
+    Moderator(build_policy(data), cache_dir=tmp_path / "cache", encoder=counting).warm_up()
+    assert counting.encoded == [added]
+    Moderator(build_policy(data), cache_dir=tmp_path / "cache", encoder=counting).warm_up()
+    assert len(counting.encoded) == 1  # the admin's sentence is in the cache folder now

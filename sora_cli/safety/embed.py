@@ -46,6 +46,7 @@ class MiniLM:
 
         del device  # numpy: always the CPU (the model is 22 M parameters; a prompt takes milliseconds)
         folder = model_dir()
+        self.key = _weights_key(folder)  # which vectors this model makes: the shipped ones are for one key
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=256)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -169,35 +170,95 @@ def _gelu(x: Any) -> Any:
     return x * np.where(x >= 0, 1.0 - tail, tail)
 
 
-def cached_encode(encoder: MiniLM, texts: list[str], cache_dir: Path | None) -> Any:
-    """Encode the policy's sentences once; later runs read them from the cache folder.
+# The shipped policy's sentences, encoded by `python -m sora_cli.safety.embed` (float16: 1.5 MB instead of 2.9 MB;
+# cosines move by < 1e-3). Without them a fresh machine's first check waited ~13 s for 1,900 sentences to encode.
+SHIPPED = Path(__file__).with_name("policy_vectors.npz")
 
-    The folder keeps one store of every sentence encoded so far (text -> vector), so an edited policy encodes only
-    its new sentences.
+
+def _weights_key(folder: Path) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version(MODEL_NAME)
+    except PackageNotFoundError:
+        release = "?"
+    try:
+        size = (folder / "model.safetensors").stat().st_size
+    except OSError:
+        size = 0
+    return f"{MODEL_NAME} {release} {size}"
+
+
+def shipped_vectors(key: str | None) -> dict[str, Any]:
+    """The vectors shipped with sora for the default policy's sentences, if they were made by the model `key` names."""
+    try:
+        with np.load(SHIPPED) as data:
+            if key is None or str(data["key"]) != key:
+                return {}
+            return dict(zip(data["texts"].tolist(), data["vectors"].astype(np.float32), strict=True))
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def policy_sentences(policy: Any) -> list[str]:
+    """Every sentence the model layer encodes for a policy: its anchors and each category's examples and anchors."""
+    texts = list(policy.anchors)
+    for cat in policy.categories.values():
+        texts += [*cat.examples, *cat.anchors]
+    return list(dict.fromkeys(texts))
+
+
+def main() -> None:
+    """Write SHIPPED for the default policy: run after editing its examples or anchors (a test checks it is done)."""
+    from sora_cli.safety.policy import build_policy, default_policy_path, read_toml
+
+    texts = sorted(policy_sentences(build_policy(read_toml(default_policy_path(), "default policy"))))
+    encoder = MiniLM()
+    vectors = encoder.encode(texts).astype(np.float16)
+    tmp = SHIPPED.with_name(f".{SHIPPED.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, key=np.array(encoder.key), texts=np.array(texts), vectors=vectors)
+    os.replace(tmp, SHIPPED)
+    print(f"{SHIPPED}: {len(texts)} sentences, {SHIPPED.stat().st_size / 1e6:.1f} MB ({encoder.key})")
+
+
+
+def cached_encode(encoder: MiniLM, texts: list[str], cache_dir: Path | None) -> Any:
+    """Vectors for the policy's sentences: the shipped ones, then the cache folder's; what neither has is encoded.
+
+    The folder keeps one store of every other sentence encoded so far (text -> vector), so an edited policy encodes
+    only its new sentences.
     """
-    if cache_dir is None:
-        return encoder.encode(texts)
-    path = cache_dir / f"minilm-{hashlib.sha256(MODEL_NAME.encode()).hexdigest()[:8]}-sentences.npz"
-    known: dict[str, Any] = {}
-    if path.is_file():
+    shipped = shipped_vectors(getattr(encoder, "key", None))
+    path = None if cache_dir is None else \
+        cache_dir / f"minilm-{hashlib.sha256(MODEL_NAME.encode()).hexdigest()[:8]}-sentences.npz"
+    own: dict[str, Any] = {}
+    if path is not None and path.is_file() and any(t not in shipped for t in texts):
         try:
             with np.load(path) as data:
                 if data["vectors"].shape[1:] == (384,):
-                    known = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
+                    own = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
         except (OSError, ValueError, KeyError):
-            known = {}  # a damaged cache file is rebuilt below
-    missing = [t for t in dict.fromkeys(texts) if t not in known]
+            own = {}  # a damaged cache file is rebuilt below
+    missing = [t for t in dict.fromkeys(texts) if t not in shipped and t not in own]
     if missing:
-        known.update(zip(missing, encoder.encode(missing), strict=True))
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            with open(tmp, "wb") as fh:
-                np.savez(fh, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
-            os.replace(tmp, path)
-        except OSError:
-            pass  # an unwritable cache only costs time
+        own.update(zip(missing, encoder.encode(missing), strict=True))
+        if path is not None:
+            _save(path, texts=np.array(list(own)), vectors=np.stack(list(own.values())))
+    known = own | shipped
     return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+
+
+def _save(path: Path, **arrays: Any) -> None:
+    """An .npz written whole under its name (a temp file, then a rename); an unwritable cache only costs time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def fit_classifier(vectors: Any, labels: Any, classes: int, c: float = 16.0, iterations: int = 400) -> tuple[Any, Any]:
@@ -273,12 +334,9 @@ def cached_classifier(vectors: Any, labels: list[int], classes: int, c: float,
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache file is rebuilt below
     weights, biases = fit_classifier(vectors, labels, classes, c)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, weights=weights, biases=biases)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    _save(path, weights=weights, biases=biases)
     return weights, biases
+
+
+if __name__ == "__main__":
+    main()
