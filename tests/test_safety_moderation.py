@@ -117,9 +117,10 @@ def test_a_named_or_franchised_character_is_still_refused(moderator: Moderator) 
 
 
 def test_a_model_only_borderline_benign_prompt_is_allowed(moderator: Moderator) -> None:
-    prompt = "a stand-up comic absolutely slaying the room, everyone in tears of laughter"
+    prompt = "a stand-up comic absolutely slaying the room"
     category, score, _, lexical = max(moderator.fragment_scores(prompt), key=lambda f: f[1])
-    assert score >= moderator.policy.categories[category].grey and not lexical  # in the grey band, no harm word
+    cat = moderator.policy.categories[category]
+    assert cat.grey <= score < cat.threshold and not lexical  # in the grey band, no harm word
     assert moderator.check(prompt).allowed
 
 

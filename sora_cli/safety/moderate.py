@@ -56,9 +56,10 @@ SOFTENED = {"violence": REPORTING, "hate": REPORTING, "extremism": REPORTING, "s
 # artist; names are mended for slips first). In the other categories a model-only REFUSE needs a word of the
 # category's `harm_<category>` lexicon, or a probability of at least UNCUED; short of both, a prompt that reaches the
 # category's threshold is asked to be rephrased and one below it is allowed (no grey zone without a lexicon word).
-# A category that escalates to the locked one (sexual plus a minor term) is never held back by this. UNCUED was chosen
-# by leave-one-split-out over the six splits (bench/moderation.py --cv: every left-out fold picked it).
-UNCUED = 0.90
+# A category that escalates to the locked one (sexual plus a minor term) is never held back by this. UNCUED, like the
+# categories' thresholds, was chosen by leave-one-split-out over the ten labelled splits (bench/moderation.py --cv:
+# every left-out fold picked it).
+UNCUED = 0.97
 LEXICON = "harm_{}"
 MIN_CONTENT = 2  # fewer content words than this ("x", "again", "wait"): the model layer has nothing to read
 _STOP = frozenset("a an the of in on at to and or with by for from into onto is are was be as it its this that "
