@@ -47,9 +47,15 @@ _CLAUSE = re.compile(r"\s*(?:[,;:.!?()\[\]]+|\s[-–—]+\s|\b(?:and then|then|w
 # with no endorsement in it (`endorsement` terms: glorify, recruit, how to, ...) turns these categories' hard-rule hits
 # over to the model layer, which has anchors for exactly such prompts: "a documentary on the rwandan genocide".
 # A support context (a helpline, a support group, recovery) does the same for self-harm hits: "a PSA: if you're
-# thinking about suicide, call 988".
-REPORTING, SUPPORT, ENDORSING, JARGON = "reporting_context", "support_context", "endorsement", "film_jargon"
-SOFTENED = {"violence": REPORTING, "hate": REPORTING, "extremism": REPORTING, "self_harm": SUPPORT}
+# thinking about suicide, call 988". A fact-check or debunking context does it for deception ("how deepfakes are
+# spotted"); a news context does not, as a fake news broadcast is itself the deception.
+REPORTING, SUPPORT, DEBUNKING = "reporting_context", "support_context", "debunking_context"
+ENDORSING, JARGON = "endorsement", "film_jargon"
+SOFTENED = {"violence": REPORTING, "hate": REPORTING, "extremism": REPORTING, "deception": DEBUNKING,
+            "self_harm": SUPPORT}
+# where the category's harm words are part of the context itself, they are no cue for a model-only refusal: "suicide"
+# in a prevention campaign ("documentary style" is no such context: it is a common wrapper for hateful prompts)
+UNCUED_IN_CONTEXT = {"self_harm"}
 # Two signals before a model-only refusal. The classifier alone cannot tell a description from a named character or
 # a living artist: copyrighted_character and artist_music count in the model layer only with a lexical cue (the
 # category's `model_requires` term set, or a name from the term set its `near` rules start from: a franchise, an
@@ -300,17 +306,21 @@ class Moderator:
                 hits.append(Hit(COPYRIGHT, "refuse", (said,), "rights", verdict.reason))
         return hits, allowed_rights
 
+    def _in_context(self, norm: str) -> set[str]:
+        """The SOFTENED categories whose context the prompt sets (reporting; support for self-harm), without
+        endorsement."""
+        if self.rules.term_matches(ENDORSING, norm):
+            return set()
+        return {cat for cat, context in SOFTENED.items() if self.rules.term_matches(context, norm)}
+
     def _soften(self, hits: list[Hit], norm: str) -> list[Hit]:
-        """Drop SOFTENED categories' rule hits in their context (reporting; support for self-harm) without
-        endorsement, when no other category refuses: the model layer judges such a prompt ("a history documentary
-        about the kkk")."""
+        """Drop SOFTENED categories' rule hits in their context without endorsement, when no other category
+        refuses: the model layer judges such a prompt ("a history documentary about the kkk")."""
         soft = [h for h in hits if h.verdict == "refuse" and h.layer == "rule" and h.category in SOFTENED]
         if not soft or any(h.verdict == "refuse" and h not in soft for h in hits):
             return hits
-        if self.rules.term_matches(ENDORSING, norm):
-            return hits
-        soft = [h for h in soft if self.rules.term_matches(SOFTENED[h.category], norm)]
-        return [h for h in hits if h not in soft]
+        context = self._in_context(norm)
+        return [h for h in hits if h not in soft or h.category not in context]
 
     def _unread(self, text: str) -> str:
         """The text the model layer reads: without camera jargon and negated harm ("no gore")."""
@@ -438,9 +448,12 @@ class Moderator:
 
     def _lexical(self, norm: str) -> dict[str, bool]:
         """Per category: does the prompt use a word of its harm lexicon (True when the policy has none for it, or when
-        a hit in it would escalate: "sexual" beside a minor term is always judged in full)."""
-        return {name: LEXICON.format(name) not in self.policy.terms
-                or bool(self.rules.term_matches(LEXICON.format(name), norm)) or self._escalate(name, norm) is not None
+        a hit in it would escalate: "sexual" beside a minor term is always judged in full). In the categories of
+        UNCUED_IN_CONTEXT a word in the category's context does not count: "suicide" in a prevention campaign."""
+        context = self._in_context(self.rules.without_negated(norm)) & UNCUED_IN_CONTEXT
+        return {name: self._escalate(name, norm) is not None or (
+                    name not in context and (LEXICON.format(name) not in self.policy.terms
+                                             or bool(self.rules.term_matches(LEXICON.format(name), norm))))
                 for name in self.policy.categories}
 
     def _escalate(self, category: str, norm: str) -> tuple[str, tuple[str, ...]] | None:
