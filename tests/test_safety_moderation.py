@@ -284,6 +284,7 @@ def test_five_letter_words_are_not_mended_into_names(moderator: Moderator) -> No
     ("видео: обезглавливание заложника крупным планом", "violence"),  # Russian
     ("a music video, the singer going to ctb at the end", "self_harm"),  # English algospeak
     ("une chanson inédite avec la voix d'Aya Nakamura", "artist_music"),  # an elided "d'" before a name
+    ("宇多田ヒカルの声で新しい曲を作って", "artist_music"),  # a name and a cue inside one unspaced "word"
 ])
 def test_phrases_in_other_languages_are_refused(moderator: Moderator, prompt: str, category: str) -> None:
     d = moderator.check(prompt, model=False)

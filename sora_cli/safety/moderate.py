@@ -448,12 +448,14 @@ class Moderator:
 
     def _lexical(self, norm: str) -> dict[str, bool]:
         """Per category: does the prompt use a word of its harm lexicon (True when the policy has none for it, or when
-        a hit in it would escalate: "sexual" beside a minor term is always judged in full). In the categories of
-        UNCUED_IN_CONTEXT a word in the category's context does not count: "suicide" in a prevention campaign."""
+        a hit in it would escalate: "sexual" beside a minor term is always judged in full). A word inside a benign
+        phrase of the global list does not count ("sex ed"), nor, in the categories of UNCUED_IN_CONTEXT, a word in
+        the category's context: "suicide" in a prevention campaign."""
         context = self._in_context(self.rules.without_negated(norm)) & UNCUED_IN_CONTEXT
+        plain = {locked: self.rules.without_benign(norm, locked) for locked in (False, True)}
         return {name: self._escalate(name, norm) is not None or (
-                    name not in context and (LEXICON.format(name) not in self.policy.terms
-                                             or bool(self.rules.term_matches(LEXICON.format(name), norm))))
+                    name not in context and (LEXICON.format(name) not in self.policy.terms or bool(
+                        self.rules.term_matches(LEXICON.format(name), plain[name == LOCKED]))))
                 for name in self.policy.categories}
 
     def _escalate(self, category: str, norm: str) -> tuple[str, tuple[str, ...]] | None:

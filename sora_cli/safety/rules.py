@@ -217,8 +217,10 @@ class Rules:
         # the global unless list and the negated phrases ("no gore"); the locked category sees only the shipped ones
         lists = {c.name: (policy.locked_unless if c.name == LOCKED else policy.unless) + policy.negated
                  for c in policy.categories.values()}
-        shared = {alts: Phrases(alts) for alts in set(lists.values())}
+        shared = {alts: Phrases(alts) for alts in {*lists.values(), policy.unless + policy.negated}}
         self.compiled = [_Compiled(c, shared[lists[c.name]]) for c in policy.categories.values()]
+        self._benign = shared[policy.unless + policy.negated]
+        self._locked_benign = shared.get(policy.locked_unless + policy.negated, self._benign)
         self.negated = Phrases(policy.negated)
         self.characters = list(policy.characters)
         self._aliases = Phrases([a for ch in self.characters for a in ch.aliases],
@@ -235,6 +237,11 @@ class Rules:
             if hit is not None:
                 hits.append(hit)
         return hits
+
+    def without_benign(self, text: str, locked: bool = False) -> str:
+        """A normalised text without the global list's benign phrases ("sex ed", "pelicula de terror") and negated
+        harm; `locked`: the shipped list only, as the locked category reads it."""
+        return (self._locked_benign if locked else self._benign).strike(text, " | ")
 
     def without_negated(self, text: str) -> str:
         """A normalised text without its negated harm phrases ("no gore", "nothing explicit")."""
@@ -275,15 +282,21 @@ class Rules:
             return []
         starts = [m.start() for m in _WORD.finditer(text)]
 
-        def spans(pat: Phrases) -> list[tuple[int, int, str]]:
-            return [(bisect_right(starts, s) - 1, bisect_right(starts, e - 1) - 1, text[s:e])
+        def spans(pat: Phrases) -> list[tuple[int, int, int, int, str]]:
+            """Each match's first and last word, its characters, and its text."""
+            return [(bisect_right(starts, s) - 1, bisect_right(starts, e - 1) - 1, s, e, text[s:e])
                     for s, e in pat.spans(text)]
 
-        xs, ys = spans(a), spans(b)
-        for x0, x1, xw in xs:
-            for y0, y1, yw in ys:
-                if 0 <= y0 - x1 - 1 <= within or (either and 0 <= x0 - y1 - 1 <= within):
-                    return [xw, yw]
+        def follows(first: tuple, then: tuple) -> bool:
+            """`then` starts at most `within` words after `first` ends; in a script without spaces, where one
+            "word" is a whole clause, later in the same word ("宇多田ヒカルの声で")."""
+            gap = then[0] - first[1] - 1
+            return 0 <= gap <= within or (gap == -1 and then[2] >= first[3])
+
+        for x in spans(a):
+            for y in spans(b):
+                if follows(x, y) or (either and follows(y, x)):
+                    return [x[4], y[4]]
         return []
 
 
