@@ -170,7 +170,7 @@ def _gelu(x: Any) -> Any:
     return x * np.where(x >= 0, 1.0 - tail, tail)
 
 
-# The shipped policy's sentences, encoded by `python -m sora_cli.safety.embed` (float16: 1.5 MB instead of 2.9 MB;
+# The shipped policy's sentences, encoded by `python -m sora_cli.safety.embed` (float16: 1.4 MB instead of 2.9 MB;
 # cosines move by < 1e-3). Without them a fresh machine's first check waited ~13 s for 1,900 sentences to encode.
 SHIPPED = Path(__file__).with_name("policy_vectors.npz")
 
@@ -220,7 +220,6 @@ def main() -> None:
         np.savez_compressed(fh, key=np.array(encoder.key), texts=np.array(texts), vectors=vectors)
     os.replace(tmp, SHIPPED)
     print(f"{SHIPPED}: {len(texts)} sentences, {SHIPPED.stat().st_size / 1e6:.1f} MB ({encoder.key})")
-
 
 
 def cached_encode(encoder: MiniLM, texts: list[str], cache_dir: Path | None) -> Any:

@@ -307,7 +307,7 @@ class Moderator:
         return hits, allowed_rights
 
     def _in_context(self, norm: str) -> set[str]:
-        """The SOFTENED categories whose context the prompt sets (reporting; support for self-harm), without
+        """The SOFTENED categories whose context the prompt sets (reporting, support or debunking), without
         endorsement."""
         if self.rules.term_matches(ENDORSING, norm):
             return set()
