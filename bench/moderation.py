@@ -11,10 +11,11 @@ examples, anchors and thresholds were improved, so their figures are optimistic.
 written blind (by a helper that never saw the moderator or the other sets), measured once as a holdout on the code of
 the day, then became tuning data: holdout4 false refusals 11.8 %, holdout5 9.5 %, holdout6 11.5 %, holdout7 7.5 %,
 holdout8 6.5 %, holdout9 3.5 %, holdout10 5.5 % (see the README's Measured table for recall). The honest measure is
-the next split nobody has looked at (holdout11, not written yet): any split not named in TUNED is reported apart as
-a holdout, and its misses are not listed unless asked for with --misses-all (listing them is how a holdout stops
-being one). holdout7 to holdout10 have no minors_sexual prompts (their writers declined to write them): that
-category's recall comes from the other splits.
+the next split nobody has looked at: holdout11, measured once on the final code of its day (805516b: false refusals
+6.5 %, recall 0.80-1.00), its misses never listed. Any split not named in TUNED is reported apart as a holdout, and
+its misses are not listed unless asked for with --misses-all (listing them is how a holdout stops being one).
+holdout7 to holdout11 have no minors_sexual prompts (their writers declined to write them): that category's recall
+comes from the other splits.
 `--cv` gives the estimate the tuned splits still allow: per category, the model threshold (and, for all categories
 together, the probability a model-only refusal needs without a word of the category's harm lexicon) is chosen on all
 splits but one and measured on the one left out, for each split in turn (the rules and lexicons are fixed, so their
