@@ -199,6 +199,51 @@ def test_phrase_table_matches_as_the_regex_it_stands_for(plural: bool) -> None:
     assert Phrases(alternatives, plural).strike("a kid at the museum", "|") == "a | at the |"
     assert not Phrases([])
 
+
+@pytest.mark.parametrize(("regex", "strings"), [
+    ("nazi salute\\w*", {"nazi salute"}),
+    ("(?:kill\\w*|murder\\w*) (?:\\w+ ){0,2}one by one", {"one by one"}),
+    ("(?:body|bodies|man) (?:\\w+ ){0,2}(?:torn|ripped)", {"torn", "ripped"}),
+    ("boners?", {"boner"}),
+    ("sexx+\\w*", {"sexx"}),
+    ("colou?r", {"colo"}),
+    ("(?:a|b)?c", {"c"}),
+    ("foo(?!bar)baz", {"foobaz"}),  # a lookahead matches no characters
+    ("\\bdead\\b", {"dead"}),
+    ("a|\\w+", None),  # a branch with nothing required
+    ("(?i)foo", None),  # flags, backreferences: not read
+    ("(foo)\\1", None),
+    ("(foo", None),
+])
+def test_required_strings_of_a_regex(regex: str, strings: set[str] | None) -> None:
+    from sora_cli.safety.rules import required
+
+    assert required(regex) == (None if strings is None else frozenset(strings))
+
+
+def test_the_policy_regexes_compiled_for_a_prompt_lose_no_match() -> None:
+    """A regex alternative is compiled only when the text holds a string it requires: on labelled prompts, every
+    alternative compiled and tried finds nothing the ones picked for the text do not (`required` is sound)."""
+    from sora_cli.safety.rules import Phrases, Rules, _alone, deobfuscate, normalize
+
+    rules = Rules(build_policy(DEFAULT))
+    lists = [*rules.terms.values(), rules.negated, rules._aliases, rules._benign, rules._locked_benign]
+    lists += [p for comp in rules.compiled for p in (comp.unless, comp.patterns, comp.grey)]
+    lists = [p for p in lists if isinstance(p, Phrases) and p.regexes]
+    assert sum(len(p.regexes) for p in lists) > 1000
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+    texts = [f(row["prompt"]) for row in rows for f in (normalize, deobfuscate)]
+    found = 0
+    for phrases in lists:
+        for text in texts:
+            every = {(m.span(), owner) for owner, alt in phrases.regexes
+                     for m in _alone(alt, phrases.plural).finditer(text)}
+            picked = {(m.span(), owner) for owner, alt in phrases._regexes_for(text)
+                      for m in _alone(alt, phrases.plural).finditer(text)}
+            assert picked == every, text
+            found += len(every)
+    assert found > 100
+
 @pytest.mark.parametrize(("prompt", "refused"), [
     ("elsa building an ice castle on a mountain", True),
     ("my aunt elsa baking bread in her kitchen", False),

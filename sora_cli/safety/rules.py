@@ -74,10 +74,11 @@ class Phrases:
     """Alternatives matched as whole words, as `(?<!\\w)(?:a|b|...)(?:s|es)?(?!\\w)` would match them (the "s"/"es"
     tail only when `plural`); an alternative in a script without spaces (Japanese, Chinese, Thai) matches anywhere.
 
-    Plain phrases (10,800 of the policy's 12,700 alternatives) are looked up in a table by their first word instead
-    of being compiled: loading the policy, which every process does before its first check, took 0.24 s with all
-    7,300 alternatives it had then compiled, and takes ~0.15 s with today's 12,700 (most of it the TOML and the
-    alternatives with regex syntax, which are compiled, one pattern per owner).
+    Plain phrases (10,800 of the policy's 12,700 alternatives) are looked up in a table by their first word. The
+    ~1,950 with regex syntax are each compiled on its own, and only once a text holds one of the literal strings
+    every match of it contains (`required`: "nazi salute" for `nazi salute\\w*`): compiling them all up front, as
+    every process did before its first check, was 0.06 s of the 0.15 s a policy took to load, and a prompt needs a
+    handful. Each is matched on its own, so its matches that overlap another's are candidates too.
     `owners` (parallel to `alternatives`) says whose each alternative is: `spans` reports it (the character an alias
     names); without them every alternative is owner 0.
     """
@@ -87,7 +88,10 @@ class Phrases:
         self.plural = plural
         self.table: dict[str, list[tuple[str, int]]] = {}  # first word -> (phrase, owner)
         self.anywhere: list[tuple[str, int]] = []  # plain phrases in scripts without spaces
-        regexes: dict[int, list[str]] = {}
+        self.regexes: list[tuple[int, str]] = []  # (owner, alternative) with regex syntax, in the policy's order
+        self._always: list[int] = []  # those with no required string: tried on every text
+        self._by_gram: dict[str, list[tuple[str, int]]] = {}  # a required string's first 3 letters -> (it, index)
+        self._short: list[tuple[str, int]] = []  # required strings shorter than 3 letters
         for alt, owner in zip(alternatives, owners or [0] * len(alternatives), strict=True):
             plain = not _SYNTAX.search(alt)
             if plain and _UNSPACED.search(alt):
@@ -95,8 +99,36 @@ class Phrases:
             elif plain and _PLAIN.fullmatch(alt):
                 self.table.setdefault(alt.split(" ", 1)[0], []).append((alt, owner))
             else:
-                regexes.setdefault(owner, []).append(alt)
-        self.regexes = [(owner, _bounded(alts, plural)) for owner, alts in regexes.items()]
+                index = len(self.regexes)
+                self.regexes.append((owner, alt))
+                atoms = required(alt)
+                if atoms is None:
+                    self._always.append(index)
+                for atom in atoms or ():
+                    if len(atom) >= 3:
+                        self._by_gram.setdefault(atom[:3], []).append((atom, index))
+                    else:
+                        self._short.append((atom, index))
+        # up to ~50 required strings, `in` on each is quicker than the 3-letter index
+        self._few = [(atom, i) for group in self._by_gram.values() for atom, i in group] + self._short
+        if len(self._few) > 48:
+            self._few = []
+
+    def _regexes_for(self, text: str) -> list[tuple[int, str]]:
+        """The (owner, alternative)s with regex syntax that may match in `text`: those none of whose required
+        strings are in it cannot."""
+        if not self.regexes:
+            return []
+        live = set(self._always)
+        if self._few:  # a short list: each string looked for
+            live.update(index for atom, index in self._few if atom in text)
+        else:
+            for gram in _grams(text):
+                for atom, index in self._by_gram.get(gram, ()):
+                    if index not in live and atom in text:
+                        live.add(index)
+            live.update(index for atom, index in self._short if atom in text)
+        return [self.regexes[index] for index in sorted(live)]
 
     def __bool__(self) -> bool:
         return bool(self.table or self.anywhere or self.regexes)
@@ -118,8 +150,8 @@ class Phrases:
             while at >= 0:
                 found.append((at, at + len(phrase), owner))
                 at = text.find(phrase, at + len(phrase))
-        for owner, pattern in self.regexes:
-            found += [(m.start(), m.end(), owner) for m in pattern.finditer(text)]
+        for owner, alt in self._regexes_for(text):
+            found += [(m.start(), m.end(), owner) for m in _alone(alt, self.plural).finditer(text)]
         return found
 
     def _end(self, text: str, start: int, phrase: str) -> int | None:
@@ -155,6 +187,12 @@ class Phrases:
         return "".join(parts) + text[last:]
 
 
+@lru_cache(maxsize=256)
+def _grams(text: str) -> frozenset[str]:
+    """Every 3-letter substring of `text`."""
+    return frozenset(text[i:i + 3] for i in range(len(text) - 2))
+
+
 @lru_cache(maxsize=64)
 def _words(text: str) -> tuple[tuple[int, str], ...]:
     return tuple((m.start(), m.group(0)) for m in _WORD.finditer(text))
@@ -174,6 +212,109 @@ def _bounded(alternatives: list[str], plural: bool) -> re.Pattern[str]:
     if unspaced:
         parts.append("(?:" + "|".join(f"(?:{a})" for a in unspaced) + ")")
     return re.compile("|".join(parts))
+
+
+@lru_cache(maxsize=8192)  # the shipped policy has ~1,950
+def _alone(alternative: str, plural: bool) -> re.Pattern[str]:
+    return _bounded([alternative], plural)
+
+
+# a regular expression read as tokens: literal runs, escapes, character classes, group brackets, bars, quantifiers
+_TOKEN = re.compile(r"(?P<lit>[^\\()\[\]|?*+.^${}]+)|(?P<esc>\\.)|(?P<cls>\[\^?\]?(?:\\.|[^\]\\])*\])"
+                    r"|(?P<open>\((?:\?(?::|=|!|<=|<!))?)|(?P<close>\))|(?P<bar>\|)"
+                    r"|(?P<quant>(?:[?*+]|\{(?P<low>\d*)(?:,\d*)?\})[?+]?)|(?P<any>\.)|(?P<anchor>[\^$])|(?P<other>.)",
+                    re.DOTALL)
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def required(regex: str) -> frozenset[str] | None:
+    """Literal strings of which every match of `regex` contains at least one (the longest set a simple reading
+    proves: `(?:kill|murder)\\w* (?:\\w+ ){0,2}one by one` -> {"one by one"}), or None when none can be proven
+    (or the expression uses syntax this reading does not know, such as flags or backreferences)."""
+    tokens = list(_TOKEN.finditer(regex))
+    try:
+        atoms, at = _required_alt(tokens, 0)
+    except _Unreadable:
+        return None
+    return atoms if at == len(tokens) else None
+
+
+def _required_alt(tokens: list[re.Match[str]], at: int) -> tuple[frozenset[str] | None, int]:
+    branches = []
+    while True:
+        atoms, at = _required_seq(tokens, at)
+        branches.append(atoms)
+        if at < len(tokens) and tokens[at].lastgroup == "bar":
+            at += 1
+            continue
+        break
+    if any(b is None for b in branches):
+        return None, at
+    return frozenset().union(*branches), at  # type: ignore[arg-type]
+
+
+def _required_seq(tokens: list[re.Match[str]], at: int) -> tuple[frozenset[str] | None, int]:
+    """A sequence's best required set: its longest run of literal characters that are always there, or a group's."""
+    options: list[frozenset[str]] = []
+    run = ""
+    while at < len(tokens) and tokens[at].lastgroup not in ("bar", "close"):
+        tok = tokens[at]
+        kind, text = tok.lastgroup, tok.group(0)
+        at += 1
+        if kind == "open":
+            inner, at = _required_alt(tokens, at)
+            if at >= len(tokens) or tokens[at].lastgroup != "close":
+                raise _Unreadable
+            at += 1
+            if text in ("(", "(?:"):
+                item, value = "group", inner
+            else:  # a lookaround matches no characters
+                item, value = "zero", None
+        elif kind == "lit":
+            run += text[:-1]  # a quantifier after a run binds its last character only
+            item, value = "char", text[-1]
+        elif kind == "esc":
+            if text[1] in "wWsSdD":
+                item, value = "any", None
+            elif text[1] in "bBAZ":
+                item, value = "zero", None
+            elif text[1].isalnum():  # backreferences, \n, \u...: not read here
+                raise _Unreadable
+            else:
+                item, value = "char", text[1]
+        elif kind in ("cls", "any"):
+            item, value = "any", None
+        elif kind == "anchor":
+            item, value = "zero", None
+        else:  # a quantifier with nothing before it, or a stray character
+            raise _Unreadable
+        low, quantified = 1, False
+        if at < len(tokens) and tokens[at].lastgroup == "quant":
+            quant = tokens[at].group("quant").rstrip("?+") or tokens[at].group("quant")[0]
+            quantified = True
+            low = 0 if quant in ("?", "*") else 1 if quant == "+" else int(tokens[at].group("low") or 0)
+            at += 1
+        if item == "zero":
+            if quantified:
+                raise _Unreadable
+            continue  # matches no characters: the run goes on
+        if item == "char" and low >= 1:
+            run += value
+            if not quantified:
+                continue
+        if run:
+            options.append(frozenset([run]))
+            run = ""
+        if item == "group" and low >= 1 and value is not None:
+            options.append(value)
+    if run:
+        options.append(frozenset([run]))
+    if not options:
+        return None, at
+    return max(options, key=lambda o: (min(map(len, o)), -len(o))), at
 
 
 def _distinct(words: list[str]) -> tuple[str, ...]:
