@@ -129,6 +129,31 @@ def test_nudenet_runs_on_a_benign_frame(astronaut: np.ndarray) -> None:
     assert report.nudity == () and not report.blocked and report.frames == (0, 1, 2)
 
 
+def test_our_decoding_of_nudenets_output_is_nudenets(astronaut: np.ndarray) -> None:
+    """`_Detector` decodes the model's boxes in numpy: the same detections as nudenet's per-box loop, on the model's
+    real output and on made-up outputs dense with boxes above its 0.2 floor."""
+    import nudenet
+    from nudenet.nudenet import _postprocess
+
+    ours = nudity_detector()
+    theirs = nudenet.NudeDetector.__new__(nudenet.NudeDetector)
+    theirs.onnx_session, theirs.input_name, theirs.input_width, theirs.input_height = \
+        ours.onnx_session, ours.input_name, 320, 320
+    for picture in (astronaut, astronaut[:300, :200], astronaut[::3, ::2]):
+        bgr = np.ascontiguousarray(picture[..., ::-1])
+        assert ours.detect(bgr) == theirs.detect(bgr)
+    rng = np.random.default_rng(7)
+    found = 0
+    for width, height, x_pad, y_pad in ((256, 256, 0, 0), (480, 270, 0, 210), (200, 300, 100, 0)):
+        output = [rng.uniform(0, 1, (1, 22, 2100)).astype(np.float32)]
+        output[0][0, :4] *= 320
+        output[0][0, 4:] **= 6  # most candidates under the floor, some far over it
+        expected = _postprocess(output, x_pad, y_pad, 1, 1, width, height, 320, 320)
+        assert ours.decode(output, x_pad, y_pad, width, height) == expected
+        found += len(expected)
+    assert found > 20
+
+
 def test_nudity_blocks_a_video() -> None:
     class Detector:  # nudenet's interface, reporting what it would on an explicit frame
         def detect(self, image: np.ndarray) -> list[dict]:

@@ -46,7 +46,8 @@ def _quiet_detector(nudenet: Any) -> Any:
     """nudenet's detector on an onnxruntime session with one thread that does not spin while it waits. The check
     runs beside the pipeline's load and the video's encode, where the default pool's spinning burns a core: 4 frames
     cost 0.11 s of CPU this way against 0.24-0.31 s. nudenet's constructor takes no session options, so the session
-    is built here with the attributes its `detect` reads (nudenet 3.4); anything else falls back to its own."""
+    is built here, and `_Detector` reads the model's answer with nudenet's own steps (nudenet 3.4); anything else
+    falls back to nudenet's detector as it comes."""
     import onnxruntime
 
     model = Path(nudenet.__file__).parent / "320n.onnx"
@@ -55,12 +56,47 @@ def _quiet_detector(nudenet: Any) -> Any:
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        detector = nudenet.NudeDetector.__new__(nudenet.NudeDetector)
-        detector.onnx_session, detector.input_width, detector.input_height = session, 320, 320
-        detector.input_name = session.get_inputs()[0].name
-        return detector
+        return _Detector(nudenet.nudenet, session)
     except Exception:  # noqa: BLE001 - a nudenet or onnxruntime this was not written for: its own defaults
         return nudenet.NudeDetector()
+
+
+class _Detector:
+    """nudenet's `NudeDetector.detect` with its box decoding in numpy. nudenet decodes the model's 2,100 candidate
+    boxes one by one in Python, which cost more than the model itself (~25 ms a frame); here the same arithmetic
+    runs on arrays, and its own steps pad and scale the picture and drop overlapping boxes, so the detections are
+    nudenet's, value for value (tests/test_safety_faces.py compares them). A frame takes 23 ms instead of 29 ms."""
+
+    def __init__(self, module: Any, session: Any, size: int = 320):
+        import cv2  # nudenet's own dependency, imported by it already
+
+        self.onnx_session, self.size = session, size
+        self.input_name = session.get_inputs()[0].name
+        self._read, self._labels, self._nms = module._read_image, getattr(module, "__labels"), cv2.dnn.NMSBoxes
+
+    def detect(self, bgr: Any) -> list[dict[str, Any]]:
+        blob, _, _, x_pad, y_pad, width, height = self._read(bgr, self.size)
+        return self.decode(self.onnx_session.run(None, {self.input_name: blob}), x_pad, y_pad, width, height)
+
+    def decode(self, output: Any, x_pad: int, y_pad: int, width: int, height: int) -> list[dict[str, Any]]:
+        """The model's output as detections in the picture's pixels, as nudenet's `_postprocess` gives them."""
+        import numpy as np
+
+        rows = np.transpose(np.squeeze(output[0]))
+        scores = rows[:, 4:]
+        best = scores.max(axis=1)
+        keep = best >= 0.2
+        rows, best, classes = rows[keep], best[keep], scores[keep].argmax(axis=1)
+        w, h = rows[:, 2], rows[:, 3]
+        x, y = rows[:, 0] - w / 2, rows[:, 1] - h / 2  # centre to top-left, then to the picture's scale
+        x, y = x * (width + x_pad) / self.size, y * (height + y_pad) / self.size
+        w, h = w * (width + x_pad) / self.size, h * (height + y_pad) / self.size
+        x, y = np.clip(x, 0, width), np.clip(y, 0, height)
+        w, h = np.minimum(w, width - x), np.minimum(h, height - y)
+        boxes = np.stack([x, y, w, h], axis=1)
+        picked = self._nms(boxes.tolist(), best.tolist(), 0.25, 0.45) if len(boxes) else []
+        return [{"class": self._labels[int(classes[i])], "score": float(best[i]),
+                 "box": [int(v) for v in boxes[i]]} for i in picked]
 
 
 @dataclass(frozen=True)
