@@ -56,6 +56,8 @@ class Guard:
 
     def cameos(self, request: GenerateRequest) -> tuple[str, ...]:
         """The cameos a request uses (@handles in the prompt and --cameo), checked: permission, rules, at most two."""
+        if "@" not in (request.prompt or "") and not request.cameos:  # no mention: the cameo book stays unopened
+            return ()
         from sora_cli.cameo.access import normalize_handle
         from sora_cli.errors import PolicyRefusal
 

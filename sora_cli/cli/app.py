@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
+
+# numpy's OpenBLAS keeps its worker threads spinning ~0.1 s after each product (2**28 cycles), which takes a core
+# from the pipeline after every moderation check; 2**4 cycles puts them to sleep at once, at no cost to the check's
+# latency (bench/overhead). Read when numpy loads, so set before anything imports it; a user's own value stays.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import typer
 
