@@ -33,9 +33,9 @@ def model_dir() -> Path:
 class MiniLM:
     """384-d unit vectors for short texts; thread-safe for reading once built.
 
-    The BERT forward runs in numpy on the safetensors weights: no torch, no transformers. Loading is ~0.3 s (the
-    weights are memory-mapped), it never touches torch's module machinery, so it may load and run beside a video
-    pipeline that is loading, and `sora policy check` never imports torch.
+    The BERT forward runs in numpy on the safetensors weights: no torch, no transformers. Loading takes ~0.05 s
+    (the weights are memory-mapped, read as they are used), it never touches torch's module machinery, so it may
+    load and run beside a video pipeline that is loading, and `sora policy check` never imports torch.
     """
 
     HEADS, EPS = 12, 1e-12

@@ -29,6 +29,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,6 @@ class Moderator:
         self.policy = policy
         self.rights = rights or RightsRegistry()
         self.rules = Rules(policy)
-        # camera and editing words, and negated harm ("no gore"), struck from what the model reads
-        self._unread_words = _as_typed(policy.terms.get(JARGON, ()) + policy.negated)
         self.cache_dir = cache_dir
         self.log = log
         self.device = device
@@ -219,6 +218,7 @@ class Moderator:
             words, stems = trigger_words(self.policy)
             model.speller = Speller(words, stems, encoder.vocabulary(), shortest=5,
                                     phrases=trigger_phrases(self.policy))
+        self._unread_words  # noqa: B018 - compiled here, in the background, not at the first check
         self.encoder = encoder
         self._model = model
 
@@ -321,6 +321,12 @@ class Moderator:
             return hits
         context = self._in_context(norm)
         return [h for h in hits if h not in soft or h.category not in context]
+
+    @cached_property
+    def _unread_words(self) -> re.Pattern[str] | None:
+        """Camera and editing words, and negated harm ("no gore"): struck from what the model reads (compiled on
+        first use, in the background load, not before the pipeline's)."""
+        return _as_typed(self.policy.terms.get(JARGON, ()) + self.policy.negated)
 
     def _unread(self, text: str) -> str:
         """The text the model layer reads: without camera jargon and negated harm ("no gore")."""
