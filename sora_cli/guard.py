@@ -1,9 +1,9 @@
 """The safety steps of the one path, in order: prompt rules and input faces before anything loads, the
 moderation model's verdict before sampling starts, and the made frames before anything is written.
 
-The moderation model (MiniLM) loads in a background thread while the video pipeline loads, so a prompt is judged in
-full before a single step is sampled without adding its load time to a job; the nudity detector, needed only once
-the frames exist, loads while they are sampled.
+The moderation model (MiniLM) and the nudity detector load in background threads while the video pipeline loads, so
+a prompt is judged in full before a single step is sampled without adding their load time to a job. (Loading nudenet
+while the frames are sampled instead was tried: signing then took 0.3 s instead of 0.05 s, bench/overhead.)
 """
 
 from __future__ import annotations
@@ -104,9 +104,10 @@ class Guard:
         return pictures
 
     def start_loading(self) -> None:
-        """MiniLM in a background thread beside the pipeline's load (it builds no torch modules, so it does not
-        take the model-loading lock)."""
+        """MiniLM and the nudity detector, each in a background thread beside the pipeline's load (neither builds
+        torch modules, so neither takes the model-loading lock)."""
         self._load_in_background("sora-safety-moderation", self._load_moderation)
+        self._load_in_background("sora-safety-nudity", _load_nudity_detector)
 
     def _load_in_background(self, name: str, target: Any) -> None:
         if name not in self._preload:
@@ -120,9 +121,6 @@ class Guard:
     def before_sampling(self, request: GenerateRequest) -> dict[str, Any]:
         """The moderation model's verdict on every prompt (it has been loading beside the pipeline)."""
         decisions = [self.moderator.guard(text, self.context) for text in self.prompts(request)]
-        # nudenet loads while the frames are sampled: beside the pipeline's load, mostly Python (imports), it took
-        # turns with the load for the interpreter; beside sampling, which runs in torch's threads, it does not
-        self._load_in_background("sora-safety-nudity", _load_nudity_detector)
         return {"verdict": "allow", "policy": self.moderator.policy.digest,
                 "model_checked": all(d.model_checked for d in decisions)}
 
