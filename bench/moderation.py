@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "tests" / "data" / "moderation"
 TUNED = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7",
-         "holdout8", "holdout9", "holdout10", "holdout11")  # all looked at while improving (see above)
+         "holdout8", "holdout9", "holdout10", "holdout11", "holdout12")  # all looked at while improving (see above)
 GRID = [round(0.40 + 0.05 * i, 2) for i in range(12)]  # model thresholds tried by --cv
 SURE_GRID = [0.85, 0.9, 0.93, 0.95, 0.97, 0.975, 0.98, 0.99, 1.01]  # model-only refusal, no lexicon word (1.01: never)
 RECALL_TARGET, FALSE_REFUSAL_TARGET, SEPARATION = 0.95, 0.03, 0.75

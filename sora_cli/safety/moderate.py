@@ -52,11 +52,14 @@ _CLAUSE = re.compile(r"\s*(?:[,;:.!?()\[\]]+|\s[-–—]+\s|\b(?:and then|then|w
 # spotted"); a news context does not, as a fake news broadcast is itself the deception.
 REPORTING, SUPPORT, DEBUNKING = "reporting_context", "support_context", "debunking_context"
 ENDORSING, JARGON = "endorsement", "film_jargon"
+# the user's own invention ("my original character"): the copyrighted_character model layer does not read such a
+# prompt (a named character is still refused by the rules)
+ORIGINAL = "original_context"
 SOFTENED = {"violence": REPORTING, "hate": REPORTING, "extremism": REPORTING, "deception": DEBUNKING,
             "self_harm": SUPPORT}
 # where the category's harm words are part of the context itself, they are no cue for a model-only refusal: "suicide"
 # in a prevention campaign ("documentary style" is no such context: it is a common wrapper for hateful prompts)
-UNCUED_IN_CONTEXT = {"self_harm"}
+UNCUED_IN_CONTEXT = {"self_harm", "deception"}
 # Two signals before a model-only refusal. The classifier alone cannot tell a description from a named character or
 # a living artist: copyrighted_character and artist_music count in the model layer only with a lexical cue (the
 # category's `model_requires` term set, or a name from the term set its `near` rules start from: a franchise, an
@@ -252,9 +255,9 @@ class Moderator:
                 plain = mended
                 hits, allowed_rights = self._rule_hits(norm, ctx, plain)
         hits = self._soften(hits, self.rules.without_negated(plain))  # "no gore" is no endorsement
-        skip = set()
+        skip = {COPYRIGHT} if self.rules.term_matches(ORIGINAL, plain) else set()
         if allowed_rights:  # a named, opted-in character: the rights registry has the last word on it
-            skip = {COPYRIGHT}
+            skip.add(COPYRIGHT)
             hits = [h for h in hits if h.category != COPYRIGHT or h.layer == "rights"]
         overridden: list[str] = []
         extra = {"rights": tuple(allowed_rights), "policy": self.policy.digest}

@@ -500,7 +500,9 @@ class Speller:
     """Mend one-letter slips in words MiniLM does not know ("sucidal", "decapatated") towards the rules' words.
 
     A word is mended only when it is not a known word, has at least `shortest` letters, and is one edit (a letter
-    added, dropped, changed, or two swapped) from exactly one rule word or the start of one rule stem.
+    added, dropped, changed, or two swapped) from exactly one rule word or the start of one rule stem that begins
+    with the same letter: a slip rarely hits the first letter, while a real word MiniLM lacks often is one edit
+    from a rule word there ("vaping" is not "raping", "hamster" is not "xhamster").
 
     Its indexes are built when the first word MiniLM does not know needs them (0.04 s for the shipped policy): a
     prompt of known words, like most, never waits for them.
@@ -543,7 +545,7 @@ class Speller:
         for key in {word} | _deletes(word):
             for target in self.index.get(key, ()):
                 base = target.rstrip("*")
-                if _distance_one(word, base):
+                if base[:1] == word[:1] and _distance_one(word, base):
                     found.add(target)
         return found.pop() if len(found) == 1 else None
 
