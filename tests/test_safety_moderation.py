@@ -442,6 +442,29 @@ def test_admin_file_from_config_dir_or_env(home: Path, tmp_path: Path, monkeypat
         load_policy(paths)
 
 
+def test_compiled_rules_are_cached_until_a_policy_file_changes(home: Path) -> None:
+    """The second process reads the compiled rules from the cache; editing the admin policy is seen at once."""
+    paths = Paths.from_env()
+    paths.config_dir.mkdir(parents=True)
+    admin_file = paths.config_dir / "policy.toml"
+    admin_file.write_text('[categories.violence]\npatterns = { add = ["purple elephant"] }\n')
+    first = Moderator.from_paths(paths)
+    assert not first.check("a purple elephant dancing", model=False).allowed
+    cached = list((paths.cache_dir / "safety").glob("rules-*.pickle"))
+    assert len(cached) == 1
+    again = Moderator.from_paths(paths)
+    assert again.rules is not first.rules and again.policy.digest == first.policy.digest
+    assert not again.check("a purple elephant dancing", model=False).allowed
+    admin_file.write_text('[categories.violence]\npatterns = { add = ["green giraffe", "blue whales"] }\n')
+    edited = Moderator.from_paths(paths)
+    assert edited.check("a purple elephant dancing", model=False).allowed
+    assert not edited.check("a green giraffe dancing", model=False).allowed
+    assert [p.name for p in (paths.cache_dir / "safety").glob("rules-*.pickle")] != [p.name for p in cached]
+    admin_file.write_text("[categories.violence]\npatterns = { add = ['(unclosed'] }\n")
+    with pytest.raises(UsageError, match="bad pattern"):
+        Moderator.from_paths(paths)  # a broken edit is an error, not the last good cache
+
+
 def test_a_bad_pattern_is_a_usage_error() -> None:
     import tomllib
 
