@@ -23,6 +23,10 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _LEET_TOKEN = re.compile(r"(?=[^\s]*[a-z])(?=[^\s]*[0-9@$!|+])[a-z0-9@$!|+]+(?![^\s])|(?<![^\s])[@$][a-z]+")
 _UNIT = re.compile(r"\d+(?:s|st|nd|rd|th|yo|y|yr|yrs|k|p|d|x|am|pm|fps|mm|cm|m|km|kg|g|gb|mb|hz|min|h|hr|hrs|v)?")
 _ELISION = re.compile(r"(?<!\w)(d|l|qu|j|n|s|c|m|t|dell|dall|nell|sull|all)['’](?=\w)")  # d'Aya, l'État, dell'Italia
+# Turkish case endings after an apostrophe ("Tarkan'ın", "Erdoğan'a", "İstanbul'da"): a word of their own in the
+# deobfuscated text, so the name before them is one too (`normalize` glues them on: "tarkanın")
+_SUFFIX = re.compile(r"(?<=\w)['’](?=(?:n?[ıiuü]n|[ıiuü]|y?[ae]|[dt][ae]n?|yl[ae]|l[ae]r\w*|s[ıiuü]|y[ıiuü]|"
+                     r"n[ıiuü]|[ıiuü]m|d[ıiuü]r|n[dt][ae]n?|n[ae])(?!\w))")
 _ECHOES = re.compile(r"\({3}\s*([^()]*?)\s*\){3}")  # "(((them)))": the antisemitic "echo", lost to punctuation
 _SPELLED = re.compile(r"(?<!\w)(?:[a-z] ){2,}[a-z](?!\w)")  # "s e x", "p o r n" (after normalising "p.o.r.n")
 
@@ -39,10 +43,10 @@ def deobfuscate(text: str) -> str:
 
     The rules run on this text as well as on the normalised one (a hit in either counts), so a mapping that
     breaks a real token ("c3po") costs nothing. French and Italian elisions come apart here ("d'Aya Nakamura" is
-    "d aya nakamura", where `normalize` reads "daya nakamura"), and triple parentheses are named ("(((them)))" is
-    "triple parentheses them").
+    "d aya nakamura", where `normalize` reads "daya nakamura"), so do Turkish case endings ("tarkan ın"), and
+    triple parentheses are named ("(((them)))" is "triple parentheses them").
     """
-    low = _ELISION.sub(r"\1 ", unicodedata.normalize("NFKC", text).casefold())
+    low = _SUFFIX.sub(" ", _ELISION.sub(r"\1 ", unicodedata.normalize("NFKC", text).casefold()))
     low = _ECHOES.sub(r" triple parentheses \1 ", low)
 
     def unleet(m: re.Match[str]) -> str:
