@@ -70,6 +70,11 @@ def deobfuscate(text: str) -> str:
 _UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f\u1100-\u11ff\uac00-\ud7af]")
 
 
+# Arabic and Hebrew write their particles ("and", "with", "to", "like", "the") onto the next word: a phrase is also
+# looked up behind one or two of them ("وكخنازير", "לרצוח")
+_CLITICS = ("وال", "فال", "بال", "كال", "لل", "ال", "وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك",
+            "וה", "וב", "ול", "ומ", "וש", "שה", "מה", "בה", "לה", "כש", "ו", "ה", "ב", "ל", "מ", "ש", "כ")
+_CLITIC_LETTERS = frozenset(c[0] for c in _CLITICS)
 _SYNTAX = re.compile(r"[\\()\[\]|?*+.^${}]")  # a phrase with any of these is a regular expression
 _PLAIN = re.compile(r"\w+(?: \w+)*")  # words and single spaces: looked up, not compiled
 
@@ -142,13 +147,15 @@ class Phrases:
         found = []
         if self.table:
             for start, word in _words(text):
-                keys = [word]
+                keys = [(0, word)]
                 if self.plural and word.endswith("s"):  # "kids": the one-word phrase "kid" plus its tail
-                    keys += [word[:-1]] + ([word[:-2]] if word.endswith("es") else [])
-                for key in keys:
+                    keys += [(0, word[:-1])] + ([(0, word[:-2])] if word.endswith("es") else [])
+                if word[0] in _CLITIC_LETTERS:  # "لذبح" is "ذبح" after the particle "ل"
+                    keys += [(len(c), word[len(c):]) for c in _CLITICS if word.startswith(c) and len(word) - len(c) > 1]
+                for cut, key in keys:
                     for phrase, owner in self.table.get(key, ()):
-                        if (end := self._end(text, start, phrase)) is not None:
-                            found.append((start, end, owner))
+                        if (end := self._end(text, start + cut, phrase)) is not None:
+                            found.append((start + cut, end, owner))
         for phrase, owner in self.anywhere:
             at = text.find(phrase)
             while at >= 0:
