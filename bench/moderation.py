@@ -6,15 +6,15 @@
                                                            # (of the tuned splits only; add --misses-all for all)
     .venv/bin/python bench/moderation.py --cv              # leave-one-split-out estimate for the model thresholds
 
-The splits named in TUNED (dev, test, holdout, holdout2 ... holdout10) were looked at while the rules, lexicons,
-examples, anchors and thresholds were improved, so their figures are optimistic. holdout4 to holdout11 were each
+The splits named in TUNED (dev, test, holdout, holdout2 ... holdout12) were looked at while the rules, lexicons,
+examples, anchors and thresholds were improved, so their figures are optimistic. holdout4 to holdout12 were each
 written blind (by a helper that never saw the moderator or the other sets), measured once as a holdout on the code of
 the day, then became tuning data: holdout4 false refusals 11.8 %, holdout5 9.5 %, holdout6 11.5 %, holdout7 7.5 %,
-holdout8 6.5 %, holdout9 3.5 %, holdout10 5.5 %, holdout11 6.5 % (see the README's Measured table for recall). The
-honest measure is the next split nobody has looked at: holdout12, measured once on the final code of its day (3c7f3c0:
-false refusals 5.0 %, recall 0.70-1.00), its misses never listed. Any split not named in TUNED is reported apart as a
+holdout8 6.5 %, holdout9 3.5 %, holdout10 5.5 %, holdout11 6.5 %, holdout12 5.0 % (see the README's Measured table
+for recall). The honest measure is the next split nobody has looked at: holdout13, measured once on 1a8dca8 (false
+refusals 2.0 %, recall 0.83-1.00), its misses never listed. Any split not named in TUNED is reported apart as a
 holdout, and its misses are not listed unless asked for with --misses-all (listing them is how a holdout stops being
-one). holdout7 to holdout12 have no minors_sexual prompts (their writers declined to write them, or were not asked):
+one). holdout7 to holdout13 have no minors_sexual prompts (their writers declined to write them, or were not asked):
 that category's recall comes from the other splits.
 `--cv` gives the estimate the tuned splits still allow: per category, the model threshold (and, for all categories
 together, the probability a model-only refusal needs without a word of the category's harm lexicon) is chosen on all
