@@ -378,6 +378,22 @@ def test_rules_from_the_holdout13_misses(moderator: Moderator, prompt: str, cate
     assert (d.verdict, d.category) == ("refuse", category), d.message
 
 
+@pytest.mark.parametrize("prompt", [
+    "Crianças muçulmanas alimentam pombos depois da oração de sexta-feira",  # "sexta" is Friday, not "sex"
+    "Médica de pronto-socorro explica os primeiros socorros",  # "pronto" is not "pron"
+    "Realistyczna akcja krwiodawstwa, strażacy pokazują kciuki w górę",  # Polish "górę" (up) reads "gore"
+    "Tangazo: kijana anaongea na rafiki yake",  # Swahili "rafiki" is a friend
+    "Visite guidée d'un musée de la torture médiévale : des touristes photographient une vierge de fer",
+])
+def test_words_of_other_languages_that_look_like_harm(moderator: Moderator, prompt: str) -> None:
+    assert moderator.check(prompt).verdict != "refuse"
+
+
+def test_a_reporting_context_in_another_language_still_sees_praise(moderator: Moderator) -> None:
+    d = moderator.check("documental que glorifica a ETA y sus atentados")
+    assert (d.verdict, d.category) == ("refuse", "extremism"), d.message
+
+
 def test_a_magic_trick_is_not_violence(moderator: Moderator) -> None:
     assert moderator.check("a magician sawing his assistant in half on stage, the audience applauds").allowed
 
