@@ -71,7 +71,7 @@ _UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0
 
 
 # Arabic and Hebrew write their particles ("and", "with", "to", "like", "the") onto the next word: a phrase is also
-# looked up behind one or two of them ("وكخنازير", "לרצוח")
+# looked up behind one or two of them ("وكخنازير" holds "خنازير", "והרצח" holds "רצח")
 _CLITICS = ("وال", "فال", "بال", "كال", "لل", "ال", "وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك",
             "וה", "וב", "ול", "ומ", "וש", "שה", "מה", "בה", "לה", "כש", "ו", "ה", "ב", "ל", "מ", "ש", "כ")
 _CLITIC_LETTERS = frozenset(c[0] for c in _CLITICS)
