@@ -329,12 +329,13 @@ class Moderator:
 
     @cached_property
     def _unread_words(self) -> re.Pattern[str] | None:
-        """Camera and editing words, and negated harm ("no gore"): struck from what the model reads (compiled on
-        first use, in the background load, not before the pipeline's)."""
-        return _as_typed(self.policy.terms.get(JARGON, ()) + self.policy.negated)
+        """Camera and editing words, negated harm ("no gore") and the shipped global `unless` phrases ("killed it",
+        "the bomb" of a pizza): struck from what the model reads (compiled on first use, in the background load, not
+        before the pipeline's). Only the shipped `unless`, the one the locked category sees: the reading is shared."""
+        return _as_typed(self.policy.terms.get(JARGON, ()) + self.policy.negated + self.policy.locked_unless)
 
     def _unread(self, text: str) -> str:
-        """The text the model layer reads: without camera jargon and negated harm ("no gore")."""
+        """The text the model layer reads: without camera jargon, negated harm ("no gore") and benign phrases."""
         return self._unread_words.sub(" ", text).strip() if self._unread_words is not None else text
 
     def _has_content(self, norm: str, speller: Speller | None) -> bool:
@@ -458,16 +459,21 @@ class Moderator:
         return any(self.rules.term_matches(s, norm) for s in sets if s)
 
     def _lexical(self, norm: str) -> dict[str, bool]:
-        """Per category: does the prompt use a word of its harm lexicon (True when the policy has none for it, or when
-        a hit in it would escalate: "sexual" beside a minor term is always judged in full). A word inside a benign
+        """Per category: does the prompt use a word of its harm lexicon or of the lexicon of a category it escalates
+        from (True when the policy has none for it, or when a hit in it would escalate: "sexual" beside a minor term
+        is always judged in full). A word inside a benign
         phrase of the global list does not count ("sex ed"), nor, in the categories of UNCUED_IN_CONTEXT, a word in
         the category's context: "suicide" in a prevention campaign."""
         context = self._in_context(self.rules.without_negated(norm)) & UNCUED_IN_CONTEXT
         plain = {locked: self.rules.without_benign(norm, locked) for locked in (False, True)}
-        return {name: self._escalate(name, norm) is not None or (
-                    name not in context and (LEXICON.format(name) not in self.policy.terms or bool(
-                        self.rules.term_matches(LEXICON.format(name), plain[name == LOCKED]))))
-                for name in self.policy.categories}
+        cats, terms = self.policy.categories, self.policy.terms
+
+        def cued(name: str) -> bool:  # its own lexicon, or that of a category it escalates from (sexual, for minors)
+            sets = [LEXICON.format(n) for n in (name, *(source for source, _ in cats[name].escalate))]
+            return LEXICON.format(name) not in terms or any(
+                self.rules.term_matches(s, plain[name == LOCKED]) for s in sets if s in terms)
+
+        return {name: self._escalate(name, norm) is not None or (name not in context and cued(name)) for name in cats}
 
     def _escalate(self, category: str, norm: str) -> tuple[str, tuple[str, ...]] | None:
         """A model hit in e.g. `sexual` plus a `minor` term is a `minors_sexual` refusal (the policy's escalate)."""

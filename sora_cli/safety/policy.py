@@ -325,6 +325,8 @@ def _check_locked(policy: Policy, shipped: Policy, where: str) -> None:
                 problem = f"its {field} may only fall"
         used = {t for group in old.all_of for t in group} | {t for e in old.escalate for t in e[1:]} | {
             t for n in old.near for t in (n.first, n.then)} | ({old.model_requires} if old.model_requires else set())
+        # the harm lexicons its model layer's refusals need: its own and those of the categories it escalates from
+        used |= {f"harm_{name}" for name in (LOCKED, *(e[0] for e in old.escalate))} & set(shipped.terms)
         for term in used:
             if not set(shipped.terms[term]) <= set(policy.terms.get(term, ())):
                 problem = f"the term set {term!r} it uses may only grow"
