@@ -461,9 +461,8 @@ class Moderator:
     def _lexical(self, norm: str) -> dict[str, bool]:
         """Per category: does the prompt use a word of its harm lexicon or of the lexicon of a category it escalates
         from (True when the policy has none for it, or when a hit in it would escalate: "sexual" beside a minor term
-        is always judged in full). A word inside a benign
-        phrase of the global list does not count ("sex ed"), nor, in the categories of UNCUED_IN_CONTEXT, a word in
-        the category's context: "suicide" in a prevention campaign."""
+        is always judged in full). A word inside a benign phrase of the global list does not count ("sex ed"), nor,
+        in the categories of UNCUED_IN_CONTEXT, a word in the category's context: "suicide" in a prevention campaign."""
         context = self._in_context(self.rules.without_negated(norm)) & UNCUED_IN_CONTEXT
         plain = {locked: self.rules.without_benign(norm, locked) for locked in (False, True)}
         cats, terms = self.policy.categories, self.policy.terms
