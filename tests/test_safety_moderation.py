@@ -177,6 +177,14 @@ def test_leetspeak_and_spelled_out_sexual_words_are_refused(moderator: Moderator
     assert (d.verdict, d.category, d.layer) == ("refuse", "sexual", "rule"), d.message
 
 
+def test_masked_words_are_filled_in_where_one_policy_word_fits(moderator: Moderator) -> None:
+    assert moderator.rules.unmask("a p*rn clip of two f*ggots") == "a porn clip of two faggots"
+    assert moderator.rules.unmask("the s**t hits the fan") == "the s**t hits the fan"  # shit, slut, smut: left
+    assert moderator.rules.unmask("rock'n'roll * 3, 5*4") == "rock'n'roll * 3, 5*4"
+    d = moderator.check("a cartoon where two f*ggots get beaten up for laughs", model=False)
+    assert (d.verdict, d.category) == ("refuse", "hate"), d.message
+
+
 def test_deobfuscation_leaves_numbers_and_units_alone() -> None:
     from sora_cli.safety.rules import deobfuscate
 

@@ -245,7 +245,7 @@ class Moderator:
         """
         ctx = context or Context()
         norm = normalize(text)
-        plain = deobfuscate(text)  # "s3x", "p o r n": scanned besides the text as typed
+        plain = deobfuscate(self.rules.unmask(text))  # "s3x", "p o r n", "s*x": scanned besides the text as typed
         reads = text if plain == norm else plain  # what the model layer reads
         hits, allowed_rights = self._rule_hits(norm, ctx, plain)
         speller = None

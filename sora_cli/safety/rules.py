@@ -360,6 +360,10 @@ def _strike(comp: _Compiled, text: str, without: dict[int, str]) -> str:
     return comp.unless.strike(without[key], " | ")
 
 
+_MASKED = re.compile(r"(?<![\w*])([^\W\d_]+)(\*{1,3})([^\W\d_]+)(?![\w*])")
+_MASKABLE = re.compile(r"([a-z]{3,})(s\?|\\w\*|\\w\+)?")
+
+
 class Rules:
     """Every category's rules plus the character names, compiled from one policy."""
 
@@ -378,6 +382,37 @@ class Rules:
         self._aliases = Phrases([a for ch in self.characters for a in ch.aliases],
                                 owners=[i for i, ch in enumerate(self.characters) for _ in ch.aliases])
         self._copyright = policy.categories.get("copyrighted_character")
+        # the one-word entries of every term set and pattern ("sex", "faggots?", "suicid\w*"), for filling in
+        # masked words ("s*x")
+        self._words: set[str] = set()
+        self._stems: set[str] = set()
+        for alt in {a for alts in policy.terms.values() for a in alts} | {
+                p for c in policy.categories.values() for p in c.patterns}:
+            one = _MASKABLE.fullmatch(alt)
+            if one is not None:
+                word, end = one.groups()
+                if end in ("\\w*", "\\w+"):
+                    self._stems.add(word)
+                else:
+                    self._words.update({word, word + "s"} if end else {word})
+
+    def unmask(self, text: str) -> str:
+        """The prompt as typed with each masked word filled in where exactly one word or stem of the policy fits it:
+        "s*x", "f*ggots", "k*ll" (a star per hidden letter, letters on both sides; "s**t" fits several, so it stays)."""
+        def fill(m: re.Match[str]) -> str:
+            masked = (m.group(1) + "?" * len(m.group(2)) + m.group(3)).casefold()
+            hidden = masked.rindex("?") + 1  # a stem must cover every hidden letter
+
+            def fits(word: str, whole: bool) -> bool:
+                size = len(masked) if whole else len(word)
+                return (len(word) == len(masked) if whole else hidden <= size <= len(masked)) and all(
+                    a in ("?", b) for a, b in zip(masked[:size], word, strict=True))
+
+            found = {w for w in self._words if fits(w, True)} | {
+                s + masked[len(s):] for s in self._stems if fits(s, False)}
+            return found.pop() if len(found) == 1 else m.group(0)
+
+        return _MASKED.sub(fill, text) if "*" in text else text
 
     def scan(self, text: str) -> list[Hit]:
         """All rule hits on a normalised prompt, in the policy's priority order."""
