@@ -13,9 +13,10 @@ the day, then became tuning data: holdout4 false refusals 11.8 %, holdout5 9.5 %
 holdout8 6.5 %, holdout9 3.5 %, holdout10 5.5 %, holdout11 6.5 %, holdout12 5.0 %, holdout13 2.0 %, holdout14 2.0 %
 (on 987ef82), holdout15 4.5 % (on 9e9ede0), holdout16 4.0 % (on fa6f19d; see the README's Measured table for
 recall); multilingual_benign (300 near misses in 28 languages, benign only) 6.3 % on 987ef82. The honest measure is
-the next split nobody has looked at. Any split not named in TUNED is reported apart as a holdout, and its misses are
+the next split nobody has looked at: holdout17, measured once on 4e230ee (false refusals 2.5 %, recall 0.87-0.97),
+its misses never listed. Any split not named in TUNED is reported apart as a holdout, and its misses are
 not listed unless asked for with --misses-all (listing them is how a holdout stops being one). holdout7 to
-holdout16 have no minors_sexual prompts (their writers declined to write them, or were not asked): that category's
+holdout17 have no minors_sexual prompts (their writers declined to write them, or were not asked): that category's
 recall comes from the other splits.
 `--cv` gives the estimate the tuned splits still allow: per category, the model threshold (and, for all categories
 together, the probability a model-only refusal needs without a word of the category's harm lexicon) is chosen on all
