@@ -361,7 +361,6 @@ def _strike(comp: _Compiled, text: str, without: dict[int, str]) -> str:
 
 
 _MASKED = re.compile(r"(?<![\w*])([^\W\d_]+)(\*{1,3})([^\W\d_]+)(?![\w*])")
-_MASKABLE = re.compile(r"([a-z]{3,})(s\?|\\w\*|\\w\+)?")
 
 
 class Rules:
@@ -388,13 +387,13 @@ class Rules:
         self._stems: set[str] = set()
         for alt in {a for alts in policy.terms.values() for a in alts} | {
                 p for c in policy.categories.values() for p in c.patterns}:
-            one = _MASKABLE.fullmatch(alt)
-            if one is not None:
+            one = _ONE_WORD.fullmatch(alt)
+            if one is not None and len(one.group(1)) >= 3:
                 word, end = one.groups()
                 if end in ("\\w*", "\\w+"):
                     self._stems.add(word)
                 else:
-                    self._words.update({word, word + "s"} if end else {word})
+                    self._words.update({word, word + "s", word + "es"} if end else {word})
 
     def unmask(self, text: str) -> str:
         """The prompt as typed with each masked word filled in where exactly one word or stem of the policy fits it:
