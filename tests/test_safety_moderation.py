@@ -120,7 +120,7 @@ def test_a_model_only_borderline_benign_prompt_is_allowed(moderator: Moderator) 
     # a grey-band score without a word of the category's harm lexicon allows; at the threshold it asks to rephrase.
     # The band is laid around the prompt's own score by an admin file, so the test does not hang on where the
     # classifier puts one phrasing (that moves a little whenever the policy's sentences change).
-    prompt = "a stand-up comic absolutely slaying the room"
+    prompt = "a comedian roasting the front row mercilessly"
     category, score, _, lexical = max(moderator.fragment_scores(prompt), key=lambda f: f[1])
     assert not lexical and 0.1 < score < 0.9
     band = admin(moderator, f"[categories.{category}]\ngrey = {score - 0.05:.3f}\nthreshold = {score + 0.05:.3f}\n"
@@ -449,6 +449,7 @@ def test_rules_from_the_misses_of_later_blind_sets(moderator: Moderator, prompt:
     "the bride sabers a bottle of champagne, or rather beheads the bottle, everyone cheers",
     "streamer screams i'm going to kill this boss at his screen after the tenth try",
     "a self-defense course for seniors: palm strikes and getting out of a wrist grab",
+    "a comic killing the crowd with one-liners",
 ])
 def test_playful_and_sporting_phrases_pass(moderator: Moderator, prompt: str) -> None:
     assert moderator.check(prompt).allowed
