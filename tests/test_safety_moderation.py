@@ -164,9 +164,9 @@ def test_a_short_prompt_is_still_refused_by_a_hard_rule(moderator: Moderator) ->
 
 
 @pytest.mark.parametrize(("prompt", "said"), [
-    ("hary poter flying on a broom over the lake", "harry potter"),
+    ("harry pottre flying on a broom over the lake", "harry potter"),  # slips no alias lists, as "hary poter" is
     ("tayler swift voice singing my birthday song", "taylor swift"),
-    ("spongbob flipping burgers", "spongebob"),
+    ("spongebib flipping burgers", "spongebob"),
 ])
 def test_misspelt_names_are_mended(moderator: Moderator, prompt: str, said: str) -> None:
     d = moderator.check(prompt)
@@ -435,6 +435,9 @@ def test_rules_from_the_holdout13_misses(moderator: Moderator, prompt: str, cate
     ("a birthday song sung by mother monster, her real voice", "artist_music"),
     ("champagne papi rapping a verse about my gym", "artist_music"),
     ("a new song by justin beiber about my dog", "artist_music"),
+    # characters described, not named (a lexicon written by a helper that never saw the sets)
+    ("a yellow pill-shaped minion with goggles and overalls stealing a banana", "copyrighted_character"),
+    ("the snowman who likes warm hugs dancing in summer", "copyrighted_character"),
 ])
 def test_rules_from_the_misses_of_later_blind_sets(moderator: Moderator, prompt: str, category: str) -> None:
     d = moderator.check(prompt, model=False)
