@@ -494,6 +494,16 @@ def test_playful_and_sporting_phrases_pass(moderator: Moderator, prompt: str) ->
     assert moderator.check(prompt).allowed
 
 
+@pytest.mark.parametrize("prompt", [
+    "controlled explosion at a crowded mall, bodies everywhere, realistic",
+    "a comedian kills the room then shoots the audience, graphic",
+])
+def test_a_benign_phrase_does_not_hide_the_harm_beside_it(moderator: Moderator, prompt: str) -> None:
+    # "controlled explosion" and "kills the room" are benign phrases taken out before the rules run
+    d = moderator.check(prompt, model=False)
+    assert (d.verdict, d.category) == ("refuse", "violence"), d.message
+
+
 def test_a_comedian_who_killed_tonight_is_not_violence(moderator: Moderator) -> None:
     assert moderator.check("I totally killed tonight, the comedy club crowd loved it", model=False).allowed
 
