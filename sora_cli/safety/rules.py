@@ -73,8 +73,10 @@ _UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0
 
 
 # Arabic and Hebrew write their particles ("and", "with", "to", "like", "the") onto the next word: a phrase is also
-# looked up behind one or two of them ("وكخنازير" holds "خنازير", "והרצח" holds "רצח")
+# looked up behind one or two of them ("وكخنازير" holds "خنازير", "והרצח" holds "רצח"). An Arabic verb in the present
+# carries its person prefix the same way: the policy's past-tense "قطع اصابع" (cut off fingers) is also "يقطع اصابع"
 _CLITICS = ("وال", "فال", "بال", "كال", "لل", "ال", "وب", "ول", "وك", "فب", "فل", "و", "ف", "ب", "ل", "ك",
+            "وي", "وت", "سي", "ست", "ي", "ت", "ن",
             "וה", "וב", "ול", "ומ", "וש", "שה", "מה", "בה", "לה", "כש", "ו", "ה", "ב", "ל", "מ", "ש", "כ")
 _CLITIC_LETTERS = frozenset(c[0] for c in _CLITICS)
 _SYNTAX = re.compile(r"[\\()\[\]|?*+.^${}]")  # a phrase with any of these is a regular expression
@@ -549,7 +551,8 @@ class Speller:
     A word is mended only when it is not a known word, has at least `shortest` letters, and is one edit (a letter
     added, dropped, changed, or two swapped) from exactly one rule word or the start of one rule stem that begins
     with the same letter: a slip rarely hits the first letter, while a real word MiniLM lacks often is one edit
-    from a rule word there ("vaping" is not "raping", "hamster" is not "xhamster").
+    from a rule word there ("vaping" is not "raping", "hamster" is not "xhamster"). Nor is a word mended into one it
+    only lengthens at the end: a last letter is rarely dropped, while a word and its derivative often differ just so.
 
     Its indexes are built when the first word MiniLM does not know needs them (0.04 s for the shipped policy): a
     prompt of known words, like most, never waits for them.
@@ -618,8 +621,8 @@ class Speller:
         if any(word[:cut] in self.stems for cut in range(self.shortest, len(word) + 1)):
             return None  # a rule stem already matches it
         target = self._one_edit(word)
-        if target is not None and not target.endswith("*"):
-            return target
+        if target is not None and not target.endswith("*") and not target.startswith(word):
+            return target  # not a word the target only lengthens: "slime" is not a slip of "slimer"
         for cut in range(len(word) - 1, self.shortest - 2, -1):  # a mistyped stem plus its ending
             head = self._one_edit(word[:cut])
             if head is not None and head.endswith("*"):
