@@ -221,7 +221,9 @@ class Moderator:
                                                             len(model.classes), STRENGTH, self.cache_dir)
         if hasattr(encoder, "vocabulary"):
             words, stems = trigger_words(self.policy)
-            model.speller = Speller(words, stems, encoder.vocabulary(), shortest=5,
+            # a word the shipped benign phrases spell out ("emoticons") is a word, not a slip of a rule's ("erotic")
+            benign = {w for phrase in self.policy.locked_unless for w in re.findall(r"[^\W\d_]{4,}", phrase)}
+            model.speller = Speller(words, stems, encoder.vocabulary() | benign, shortest=5,
                                     phrases=trigger_phrases(self.policy))
         self._unread_words  # noqa: B018 - compiled here, in the background, not at the first check
         self.encoder = encoder
