@@ -31,6 +31,8 @@ _SUFFIX = re.compile(r"(?<=\w)['’](?=(?:n?[ıiuü]n|[ıiuü]|y?[ae]|[dt][ae]n?
                      r"n[ıiuü]|[ıiuü]m|d[ıiuü]r|n[dt][ae]n?|n[ae])(?!\w))")
 _ECHOES = re.compile(r"\({3}\s*([^()]*?)\s*\){3}")  # "(((them)))": the antisemitic "echo", lost to punctuation
 _SPELLED = re.compile(r"(?<!\w)(?:[a-z] ){2,}[a-z](?!\w)")  # "s e x", "p o r n" (after normalising "p.o.r.n")
+# a letter drawn out ("shoooot", "killlll"): two of it, as English spells no letter three times (not "iii", "xxx")
+_DRAWN_OUT = re.compile(r"([a-hj-wyz])\1{2,}")
 
 
 def normalize(text: str) -> str:
@@ -41,7 +43,8 @@ def normalize(text: str) -> str:
 
 
 def deobfuscate(text: str) -> str:
-    """`normalize(text)` after undoing leetspeak ("s3x", "pr0n", "$lut") and spelled-out letters ("p o r n").
+    """`normalize(text)` after undoing leetspeak ("s3x", "pr0n", "$lut"), spelled-out letters ("p o r n") and drawn-out
+    ones ("shoooot" is "shoot").
 
     The rules run on this text as well as on the normalised one (a hit in either counts), so a mapping that
     breaks a real token ("c3po") costs nothing. French and Italian elisions come apart here ("d'Aya Nakamura" is
@@ -49,7 +52,7 @@ def deobfuscate(text: str) -> str:
     triple parentheses are named ("(((them)))" is "triple parentheses them").
     """
     low = _SUFFIX.sub(" ", _ELISION.sub(r"\1 ", unicodedata.normalize("NFKC", text).casefold()))
-    low = _ECHOES.sub(r" triple parentheses \1 ", low)
+    low = _DRAWN_OUT.sub(r"\1\1", _ECHOES.sub(r" triple parentheses \1 ", low))
 
     def unleet(m: re.Match[str]) -> str:
         token = m.group(0)
