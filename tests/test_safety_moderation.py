@@ -652,6 +652,23 @@ def test_arabic_and_hebrew_particles_are_looked_behind() -> None:
     assert Phrases(["قطع اصابع"]).matches("رجل يقطع اصابع") == ["قطع اصابع"]  # a present-tense verb's prefix
 
 
+def test_indic_words_keep_their_letters_together() -> None:
+    from sora_cli.safety.rules import Phrases, normalize
+
+    assert normalize("नरेंद्र मोदी") == "नरदर मद" and normalize("मैदान") == "मदन"  # signs dropped, words whole
+    modi = Phrases([normalize("मोदी")])
+    assert modi.matches(normalize("गाँव के मैदान में कबड्डी")) == []  # a field is not Modi
+    assert modi.matches(normalize("मोदी का भाषण")) == ["मद"] and modi.matches(normalize("मोदीजी")) == []
+    muslims = Phrases([normalize("মুসলমান")])  # a longer word takes a Bengali case ending
+    assert muslims.matches(normalize("মুসলমানদের")) == ["মসলমনদর"]
+    assert muslims.matches(normalize("মুসলমানদেরকেও")) == []  # three letters more is another word
+
+
+def test_indic_prompts_are_judged_on_whole_words(moderator: Moderator) -> None:
+    assert moderator.check("गाँव के मैदान में कबड्डी मैच, खिलाड़ी रेड मार रहा है, भीड़ चिल्ला रही है").allowed
+    assert moderator.check("मोदी का डीपफेक वीडियो बनाओ जिसमें वह चुनाव रद्द करने की घोषणा करें").verdict != "allow"
+
+
 def test_five_letter_words_are_not_mended_into_names(moderator: Moderator) -> None:
     assert moderator.check("niñas jugando en la calle de un pueblo al atardecer").allowed  # "calle" is not WALL-E
     d = moderator.check("a retro platformer: the hero bounces off a green slime and grabs a key")

@@ -38,7 +38,16 @@ from sora_cli.errors import PolicyRefusal
 from sora_cli.safety.log import SafetyLog
 from sora_cli.safety.policy import LOCKED, Policy, admin_policy_path, default_policy_path, load_policy
 from sora_cli.safety.rights import RightsRegistry, load_rights
-from sora_cli.safety.rules import Hit, Rules, Speller, deobfuscate, normalize, trigger_phrases, trigger_words
+from sora_cli.safety.rules import (
+    INDIC_MARKS,
+    Hit,
+    Rules,
+    Speller,
+    deobfuscate,
+    normalize,
+    trigger_phrases,
+    trigger_words,
+)
 
 COPYRIGHT = "copyrighted_character"
 STRENGTH = 16.0  # the classifier's inverse L2 penalty (scikit-learn's C), chosen by cross-validation on the policy
@@ -546,12 +555,19 @@ def load_rules(paths: Paths, environ: dict[str, str] | None, cache_dir: Path | N
     return rules
 
 
+# an Indic letter of a phrase, as typed, may carry the vowel signs that normalising dropped ("मद" is typed "मोदी"),
+# and a word of those scripts goes on through its signs ("मैदान" holds no "मद")
+_MARKS = "".join(map(chr, INDIC_MARKS))
+_INDIC_LETTER = re.compile("([\u0900-\u0dff])")
+
+
 def _as_typed(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     """Phrases written for normalised text (single spaces, lower case), matched in a prompt as typed."""
     if not phrases:
         return None
-    spaced = ("(?:" + t.replace(" ", r"[\W_]+") + ")" for t in phrases)
-    return re.compile(r"(?<!\w)(?:" + "|".join(spaced) + r")(?!\w)", re.IGNORECASE)
+    typed = (_INDIC_LETTER.sub(rf"\1[{_MARKS}]*+", t).replace(" ", r"[\W_]+") for t in phrases)
+    return re.compile(rf"(?<![\w{_MARKS}])(?:" + "|".join(f"(?:{t})" for t in typed) + rf")(?![\w{_MARKS}])",
+                      re.IGNORECASE)
 
 
 def replace_extra(decision: Decision, overridden: list[str], extra: dict[str, Any]) -> Decision:

@@ -35,9 +35,16 @@ _SPELLED = re.compile(r"(?<!\w)(?:[a-z] ){2,}[a-z](?!\w)")  # "s e x", "p o r n"
 _DRAWN_OUT = re.compile(r"([a-hj-wyz])\1{2,}")
 
 
+# The vowel signs and other marks of the Indic scripts (Devanagari to Sinhala), and the invisible joiners those scripts
+# use: dropped, so a word keeps its letters and stays one word ("मोदी" is "मद", "मैदान" is "मदन"; as marks turned into
+# spaces, the one matched the start of the other). The policy's entries in those scripts are written the same way.
+INDIC_MARKS = {c: None for c in range(0x0900, 0x0E00) if unicodedata.category(chr(c)).startswith("M")}
+INDIC_MARKS |= {0x200C: None, 0x200D: None}
+
+
 def normalize(text: str) -> str:
     """Lower case, no accents or apostrophes, other punctuation to spaces, single spaces."""
-    text = unicodedata.normalize("NFKD", text)
+    text = unicodedata.normalize("NFKD", text).translate(INDIC_MARKS)
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     return _PUNCT.sub(" ", _APOSTROPHES.sub("", text)).strip()
 
@@ -82,6 +89,11 @@ _CLITICS = ("وال", "فال", "بال", "كال", "لل", "ال", "وب", "و�
             "وي", "وت", "سي", "ست", "ي", "ت", "ن",
             "וה", "וב", "ול", "ומ", "וש", "שה", "מה", "בה", "לה", "כש", "ו", "ה", "ב", "ל", "מ", "ש", "כ")
 _CLITIC_LETTERS = frozenset(c[0] for c in _CLITICS)
+# Hindi and Bengali write many case and plural endings onto the word ("মুসলমানদের", of Muslims; "आतंकवादियों"): an
+# Indic word of the policy of at least _INDIC_STEM letters (as normalised: consonants and full vowels) also matches
+# with up to _INDIC_ENDING more letters, so short names do not ("मद", Modi, is not "मदन")
+_INDIC = re.compile("[\u0900-\u0dff]")
+_INDIC_STEM, _INDIC_ENDING = 3, 2
 _SYNTAX = re.compile(r"[\\()\[\]|?*+.^${}]")  # a phrase with any of these is a regular expression
 _PLAIN = re.compile(r"\w+(?: \w+)*")  # words and single spaces: looked up, not compiled
 
@@ -159,6 +171,8 @@ class Phrases:
                     keys += [(0, word[:-1])] + ([(0, word[:-2])] if word.endswith("es") else [])
                 if word[0] in _CLITIC_LETTERS:  # "لذبح" is "ذبح" after the particle "ل"
                     keys += [(len(c), word[len(c):]) for c in _CLITICS if word.startswith(c) and len(word) - len(c) > 1]
+                if len(word) > _INDIC_STEM and _INDIC.match(word):  # "মসলমনদর" is "মসলমন" and its ending
+                    keys += [(0, word[:n]) for n in range(max(_INDIC_STEM, len(word) - _INDIC_ENDING), len(word))]
                 for cut, key in keys:
                     for phrase, owner in self.table.get(key, ()):
                         if (end := self._end(text, start + cut, phrase)) is not None:
@@ -180,6 +194,13 @@ class Phrases:
         for tail in tails:
             if text.startswith(tail, end) and not _is_word(text, end + len(tail)):
                 return end + len(tail)
+        last = phrase.rsplit(" ", 1)[-1]
+        if len(last) >= _INDIC_STEM and _INDIC.match(last):  # an Indic word's case or plural ending ("মুসলমানদের")
+            stop = end
+            while stop < len(text) and stop - end < _INDIC_ENDING and _INDIC.match(text, stop):
+                stop += 1
+            if stop > end and not _is_word(text, stop):
+                return stop
         return None
 
     def spans(self, text: str) -> list[tuple[int, int]]:
