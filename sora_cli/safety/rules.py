@@ -20,8 +20,9 @@ _WORD = re.compile(r"\w+")
 # them, so numbers ("12 year old", "1970s", "9/11") and units ("4k", "1080p", "12yo") stay as they are
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
                        "!": "i", "|": "l", "+": "t"})
-# a token of letters and leet marks, alone or in quotes, brackets or before a comma ("'k!kes'", "(s3x)")
-_LEET_TOKEN = re.compile(r"(?=[^\s]*[a-z])(?=[^\s]*[0-9@$!|+])[a-z0-9@$!|+]+(?=[\s'\"‘’“”.,;:?)\]]|$)"
+# a token of letters and leet marks, alone or in quotes, brackets, before a comma or a hyphen ("'k!kes'", "(s3x)",
+# "sp1d3r-m4n")
+_LEET_TOKEN = re.compile(r"(?=[^\s]*[a-z])(?=[^\s]*[0-9@$!|+])[a-z0-9@$!|+]+(?=[\s'\"‘’“”.,;:?)\]-]|$)"
                          r"|(?<![^\s])[@$][a-z]+")
 _UNIT = re.compile(r"\d+(?:s|st|nd|rd|th|yo|y|yr|yrs|k|p|d|x|am|pm|fps|mm|cm|m|km|kg|g|gb|mb|hz|min|h|hr|hrs|v)?")
 _ELISION = re.compile(r"(?<!\w)(d|l|qu|j|n|s|c|m|t|dell|dall|nell|sull|all)['’](?=\w)")  # d'Aya, l'État, dell'Italia
