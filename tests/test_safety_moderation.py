@@ -790,6 +790,22 @@ def test_admin_override_lets_another_category_through(moderator: Moderator) -> N
     assert everyone.check("a nude 12 year old", model=False).category == "minors_sexual"
 
 
+def test_no_list_of_the_shipped_policy_holds_an_entry_twice() -> None:
+    import tomllib
+    from collections import Counter
+
+    from sora_cli.safety.policy import default_policy_path
+
+    def twins(value: object, where: str) -> list[str]:
+        if isinstance(value, dict):
+            return [t for key, item in value.items() for t in twins(item, f"{where}.{key}")]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return [f"{where}: {item!r}" for item, n in Counter(value).items() if n > 1]
+        return [t for item in value for t in twins(item, where)] if isinstance(value, list) else []
+
+    assert twins(tomllib.loads(default_policy_path().read_text(encoding="utf-8")), "policy") == []
+
+
 def test_overrides_in_the_shipped_file_are_rejected() -> None:
     with pytest.raises(UsageError, match="admin policy only"):
         build_policy(DEFAULT | {"overrides": [{"category": "violence"}]})
