@@ -1,6 +1,6 @@
 """Blind sets replayed on the code they were first measured on, then pooled: the honest recall of the moderator.
 
-    .venv/bin/python bench/moderation_blind.py                          # holdout22 ... holdout30
+    .venv/bin/python bench/moderation_blind.py                          # holdout22 ... holdout32
     .venv/bin/python bench/moderation_blind.py --sets holdout29,holdout30
 
 Each blind set (tests/data/moderation/holdoutN.jsonl, 200 benign prompts and 30 per harm category) was written by a
@@ -27,7 +27,7 @@ DATA = ROOT / "tests" / "data" / "moderation"
 BLIND = {  # set -> the commit it was first measured on (its misses were listed only after)
     "holdout22": "13da762", "holdout23": "8f34d7b", "holdout24": "1ba253b", "holdout25": "07ac4ec",
     "holdout26": "bbe7966", "holdout27": "19f70b5", "holdout28": "faa99b1", "holdout29": "82edc29",
-    "holdout30": "82edc29",
+    "holdout30": "82edc29", "holdout31": "8fed475", "holdout32": "8fed475",
 }
 CATEGORIES = ("sexual", "violence", "self_harm", "hate", "extremism", "deception", "copyrighted_character",
               "artist_music")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cached_property
@@ -257,7 +258,7 @@ class Moderator:
         ctx = context or Context()
         norm = normalize(text)
         plain = deobfuscate(self.rules.unmask(text))  # "s3x", "p o r n", "s*x": scanned besides the text as typed
-        reads = text if plain == norm else plain  # what the model layer reads
+        reads = _unaccented(text) if plain == norm else plain  # what the model layer reads
         hits, allowed_rights = self._rule_hits(norm, ctx, plain)
         speller = None
         if model and not any(h.verdict == "refuse" for h in hits):
@@ -375,7 +376,7 @@ class Moderator:
         mended = m.speller.correct(plain) if m.speller is not None else plain
         if m.weights is None or not self._has_content(self._unread(mended), m.speller):
             return []
-        _, _, probs, _, _, lead, _ = self._scores(text if plain == norm else plain, mended, set())
+        _, _, probs, _, _, lead, _ = self._scores(_unaccented(text) if plain == norm else plain, mended, set())
         top = probs[:, 1:].argmax(1)
         lexical = self._lexical(mended)
         return [(m.classes[int(k) + 1], float(probs[f, 1:].sum()), float(lead[f, k]), lexical[m.classes[int(k) + 1]])
@@ -559,6 +560,12 @@ def load_rules(paths: Paths, environ: dict[str, str] | None, cache_dir: Path | N
 # and a word of those scripts goes on through its signs ("मैदान" holds no "मद")
 _MARKS = "".join(map(chr, INDIC_MARKS))
 _INDIC_LETTER = re.compile("([\u0900-\u0dff])")
+
+
+def _unaccented(text: str) -> str:
+    """The prompt as typed without its accents (MiniLM's uncased tokenizer drops them too), so the benign phrases,
+    written without them, are found in it: "fără scene violente" holds the negation "fara scene"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _as_typed(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
