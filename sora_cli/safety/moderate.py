@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cached_property
@@ -40,7 +39,6 @@ from sora_cli.safety.log import SafetyLog
 from sora_cli.safety.policy import LOCKED, Policy, admin_policy_path, default_policy_path, load_policy
 from sora_cli.safety.rights import RightsRegistry, load_rights
 from sora_cli.safety.rules import (
-    INDIC_MARKS,
     Hit,
     Rules,
     Speller,
@@ -48,6 +46,7 @@ from sora_cli.safety.rules import (
     normalize,
     trigger_phrases,
     trigger_words,
+    unaccented,
 )
 
 COPYRIGHT = "copyrighted_character"
@@ -258,7 +257,8 @@ class Moderator:
         ctx = context or Context()
         norm = normalize(text)
         plain = deobfuscate(self.rules.unmask(text))  # "s3x", "p o r n", "s*x": scanned besides the text as typed
-        reads = _unaccented(text) if plain == norm else plain  # what the model layer reads
+        reads = unaccented(text) if plain == norm else plain  # what the model layer reads (MiniLM's uncased
+        # tokenizer drops accents too; the benign phrases, written without them, are found in it: "fără scene")
         hits, allowed_rights = self._rule_hits(norm, ctx, plain)
         speller = None
         if model and not any(h.verdict == "refuse" for h in hits):
@@ -376,7 +376,7 @@ class Moderator:
         mended = m.speller.correct(plain) if m.speller is not None else plain
         if m.weights is None or not self._has_content(self._unread(mended), m.speller):
             return []
-        _, _, probs, _, _, lead, _ = self._scores(_unaccented(text) if plain == norm else plain, mended, set())
+        _, _, probs, _, _, lead, _ = self._scores(unaccented(text) if plain == norm else plain, mended, set())
         top = probs[:, 1:].argmax(1)
         lexical = self._lexical(mended)
         return [(m.classes[int(k) + 1], float(probs[f, 1:].sum()), float(lead[f, k]), lexical[m.classes[int(k) + 1]])
@@ -556,25 +556,13 @@ def load_rules(paths: Paths, environ: dict[str, str] | None, cache_dir: Path | N
     return rules
 
 
-# an Indic letter of a phrase, as typed, may carry the vowel signs that normalising dropped ("मद" is typed "मोदी"),
-# and a word of those scripts goes on through its signs ("मैदान" holds no "मद")
-_MARKS = "".join(map(chr, INDIC_MARKS))
-_INDIC_LETTER = re.compile("([\u0900-\u0dff])")
-
-
-def _unaccented(text: str) -> str:
-    """The prompt as typed without its accents (MiniLM's uncased tokenizer drops them too), so the benign phrases,
-    written without them, are found in it: "fără scene violente" holds the negation "fara scene"."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
 def _as_typed(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Phrases written for normalised text (single spaces, lower case), matched in a prompt as typed."""
+    """Phrases written for normalised text (single spaces, lower case), matched in a prompt as typed (less its accents
+    and Indic vowel signs: `unaccented`)."""
     if not phrases:
         return None
-    typed = (_INDIC_LETTER.sub(rf"\1[{_MARKS}]*+", t).replace(" ", r"[\W_]+") for t in phrases)
-    return re.compile(rf"(?<![\w{_MARKS}])(?:" + "|".join(f"(?:{t})" for t in typed) + rf")(?![\w{_MARKS}])",
-                      re.IGNORECASE)
+    spaced = ("(?:" + t.replace(" ", r"[\W_]+") + ")" for t in phrases)
+    return re.compile(r"(?<!\w)(?:" + "|".join(spaced) + r")(?!\w)", re.IGNORECASE)
 
 
 def replace_extra(decision: Decision, overridden: list[str], extra: dict[str, Any]) -> Decision:

@@ -39,15 +39,19 @@ _DRAWN_OUT = re.compile(r"([a-hj-wyz])\1{2,}")
 # The vowel signs and other marks of the Indic scripts (Devanagari to Sinhala), and the invisible joiners those scripts
 # use: dropped, so a word keeps its letters and stays one word ("मोदी" is "मद", "मैदान" is "मदन"; as marks turned into
 # spaces, the one matched the start of the other). The policy's entries in those scripts are written the same way.
-INDIC_MARKS = {c: None for c in range(0x0900, 0x0E00) if unicodedata.category(chr(c)).startswith("M")}
-INDIC_MARKS |= {0x200C: None, 0x200D: None}
+_INDIC_MARKS = {c: None for c in range(0x0900, 0x0E00) if unicodedata.category(chr(c)).startswith("M")}
+_INDIC_MARKS |= {0x200C: None, 0x200D: None}
+
+
+def unaccented(text: str) -> str:
+    """`text` without its accents, Indic vowel signs and joiners; its case and punctuation as they are."""
+    text = unicodedata.normalize("NFKD", text).translate(_INDIC_MARKS)
+    return "".join(c for c in text if not unicodedata.combining(c))
 
 
 def normalize(text: str) -> str:
     """Lower case, no accents or apostrophes, other punctuation to spaces, single spaces."""
-    text = unicodedata.normalize("NFKD", text).translate(INDIC_MARKS)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    return _PUNCT.sub(" ", _APOSTROPHES.sub("", text)).strip()
+    return _PUNCT.sub(" ", _APOSTROPHES.sub("", unaccented(text).casefold())).strip()
 
 
 def deobfuscate(text: str) -> str:
@@ -195,8 +199,7 @@ class Phrases:
         for tail in tails:
             if text.startswith(tail, end) and not _is_word(text, end + len(tail)):
                 return end + len(tail)
-        last = phrase.rsplit(" ", 1)[-1]
-        if len(last) >= _INDIC_STEM and _INDIC.match(last):  # an Indic word's case or plural ending ("মুসলমানদের")
+        if _INDIC.match(phrase[-1]) and len(phrase.rsplit(" ", 1)[-1]) >= _INDIC_STEM:  # a Bengali case ending
             stop = end
             while stop < len(text) and stop - end < _INDIC_ENDING and _INDIC.match(text, stop):
                 stop += 1
