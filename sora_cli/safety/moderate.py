@@ -257,8 +257,7 @@ class Moderator:
         ctx = context or Context()
         norm = normalize(text)
         plain = deobfuscate(self.rules.unmask(text))  # "s3x", "p o r n", "s*x": scanned besides the text as typed
-        reads = unaccented(text) if plain == norm else plain  # what the model layer reads (MiniLM's uncased
-        # tokenizer drops accents too; the benign phrases, written without them, are found in it: "fără scene")
+        reads = _read(text, norm, plain)
         hits, allowed_rights = self._rule_hits(norm, ctx, plain)
         speller = None
         if model and not any(h.verdict == "refuse" for h in hits):
@@ -376,7 +375,7 @@ class Moderator:
         mended = m.speller.correct(plain) if m.speller is not None else plain
         if m.weights is None or not self._has_content(self._unread(mended), m.speller):
             return []
-        _, _, probs, _, _, lead, _ = self._scores(unaccented(text) if plain == norm else plain, mended, set())
+        _, _, probs, _, _, lead, _ = self._scores(_read(text, norm, plain), mended, set())
         top = probs[:, 1:].argmax(1)
         lexical = self._lexical(mended)
         return [(m.classes[int(k) + 1], float(probs[f, 1:].sum()), float(lead[f, k]), lexical[m.classes[int(k) + 1]])
@@ -554,6 +553,13 @@ def load_rules(paths: Paths, environ: dict[str, str] | None, cache_dir: Path | N
         except OSError:
             pass
     return rules
+
+
+def _read(text: str, norm: str, plain: str) -> str:
+    """What the model layer reads: the prompt without its accents (MiniLM's uncased tokenizer drops them too, and the
+    benign phrases, written without them, are then found in it: "fără scene"), or its deobfuscated form where that
+    differs from the normalised one ("s3x")."""
+    return unaccented(text) if plain == norm else plain
 
 
 def _as_typed(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
