@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -29,8 +30,6 @@ BLIND = {  # set -> the commit it was first measured on (its misses were listed 
     "holdout26": "bbe7966", "holdout27": "19f70b5", "holdout28": "faa99b1", "holdout29": "82edc29",
     "holdout30": "82edc29", "holdout31": "8fed475", "holdout32": "8fed475",
 }
-CATEGORIES = ("sexual", "violence", "self_harm", "hate", "extremism", "deception", "copyrighted_character",
-              "artist_music")
 SHORT = {"self_harm": "self-harm", "copyrighted_character": "characters", "artist_music": "artist"}
 
 # run inside the worktree: each prompt's label and verdict, one JSON object per line
@@ -62,12 +61,20 @@ def judge(name: str, commit: str, scratch: Path) -> list[dict[str, str]]:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
-def row(name: str, commit: str, results: list[dict[str, str]]) -> str:
+def harm_categories(names: list[str]) -> list[str]:
+    """The harm categories the sets label, in the shipped policy's order: a category none labels gets no column."""
+    labels = {json.loads(line)["label"] for name in names
+              for line in (DATA / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    policy = tomllib.loads((ROOT / "sora_cli" / "safety" / "default_policy.toml").read_text(encoding="utf-8"))
+    return [category for category in policy["categories"] if category in labels]
+
+
+def row(name: str, commit: str, results: list[dict[str, str]], categories: list[str]) -> str:
     benign = [r["verdict"] for r in results if r["label"] == "benign"]
     refused, rephrased = benign.count("refuse"), benign.count("rephrase")
     cells = [f"{name:10s}", f"{commit:8s}", f"{len(benign):6d}", f"{100 * refused / len(benign):5.1f} % {refused:3d}",
              f"{100 * rephrased / len(benign):6.1f} %"]
-    for category in CATEGORIES:
+    for category in categories:
         verdicts = [r["verdict"] for r in results if r["label"] == category]
         cells.append(f"{verdicts.count('refuse') / len(verdicts):>10.2f}" if verdicts else f"{'-':>10s}")
     return " ".join(cells)
@@ -81,16 +88,17 @@ def main() -> None:
     unknown = [n for n in names if n not in BLIND]
     if unknown:
         raise SystemExit(f"not a blind set with a known first commit: {', '.join(unknown)} (known: {', '.join(BLIND)})")
+    categories = harm_categories(names)
     header = " ".join([f"{'set':10s}", f"{'commit':8s}", f"{'benign':>6s}", f"{'refused':>11s}", f"{'rephrase':>8s}"]
-                      + [f"{SHORT.get(c, c):>10s}" for c in CATEGORIES])
+                      + [f"{SHORT.get(c, c):>10s}" for c in categories])
     print(header + "\n" + "-" * len(header), flush=True)
     pooled: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             results = judge(name, BLIND[name], Path(scratch))
             pooled += results
-            print(row(name, BLIND[name], results), flush=True)
-    print("-" * len(header) + "\n" + row("pooled", "", pooled))
+            print(row(name, BLIND[name], results, categories), flush=True)
+    print("-" * len(header) + "\n" + row("pooled", "", pooled, categories))
     misses = Counter(r["label"] for r in pooled if r["label"] != "benign" and r["verdict"] != "refuse")
     harmful = sum(r["label"] != "benign" for r in pooled)
     print(f"(recall per category; {sum(misses.values())} of {harmful} harmful prompts not refused)")
